@@ -1,0 +1,16 @@
+"""Task distributions: each produces ``TaskBatch`` meta-batches."""
+
+from mamllib.tasks.base import TaskBatch
+from mamllib.tasks.sinusoid import SinusoidTasks
+
+TASKS = {"sinusoid": SinusoidTasks}
+
+
+def get_tasks(name: str, **kwargs):
+    """The task distribution called ``name`` (one of ``TASKS``)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task distribution {name!r}; valid names: {sorted(TASKS)}")
+    return TASKS[name](**kwargs)
+
+
+__all__ = ["TASKS", "SinusoidTasks", "TaskBatch", "get_tasks"]
