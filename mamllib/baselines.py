@@ -1,0 +1,36 @@
+"""Baselines MAML is compared with.
+
+Pre-training (the paper's "pretrained" baseline): one network trained on all tasks
+jointly, with no inner loop, then fine-tuned at test time with the same α and steps as
+MAML. Its objective is the plain supervised loss over every example of every task in the
+meta-batch; it is what MAML's objective becomes with zero inner steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from mamllib.maml import LossFn, predict
+from mamllib.tasks.base import TaskBatch
+
+
+def multitask_loss(
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    batch: TaskBatch,
+    loss_fn: LossFn,
+    buffers: Mapping[str, Tensor] | None = None,
+) -> Tensor:
+    """The pre-training objective: ``loss_fn`` over all support and query examples of all tasks.
+
+    The tasks' data are pooled into one data set, so the network learns the best
+    prediction *on average over tasks* (for sinusoids of random phase: nearly flat).
+    """
+    device = next(iter(params.values())).device
+    batch = batch.to(device)
+    x = torch.cat([batch.x_support, batch.x_query], dim=1).flatten(0, 1)
+    y = torch.cat([batch.y_support, batch.y_query], dim=1).flatten(0, 1)
+    return loss_fn(predict(model, params, x, buffers), y)

@@ -1,0 +1,471 @@
+"""MAML's numbers against independent references.
+
+Every reference here is computed without mamllib: the tiny models are evaluated by
+hand from a flat parameter vector, the inner SGD steps are written out with
+``torch.autograd.grad`` on a fresh leaf (no graph to the outside), and meta-gradients
+are checked against central finite differences of that hand-written objective or
+against the explicit Hessian formula of one-step MAML. The vmap and loop paths are
+also compared with each other, in float64.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mamllib import MAML, MLP, MAMLConfig, SinusoidTasks, TaskBatch, adapt, meta_loss, meta_step
+
+DTYPE = torch.float64
+ALPHA = 0.05
+EPS = 1e-6
+FD_RTOL, FD_ATOL = 1e-6, 1e-8
+PATH_RTOL, PATH_ATOL = 1e-10, 1e-12
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def tiny_mlp(seed: int = 0) -> MLP:
+    torch.manual_seed(seed)
+    return MLP((1, 4, 4, 1)).to(DTYPE)
+
+
+def sinusoid_batch(num_tasks: int, k_support: int = 5, k_query: int = 7, seed: int = 0) -> TaskBatch:
+    b = SinusoidTasks().sample(num_tasks, k_support, k_query, generator=torch.Generator().manual_seed(seed))
+    return TaskBatch(b.x_support.to(DTYPE), b.y_support.to(DTYPE), b.x_query.to(DTYPE), b.y_query.to(DTYPE))
+
+
+class Spec:
+    """Names and shapes of a model's parameters: flat vector <-> dict of tensors."""
+
+    def __init__(self, model: nn.Module):
+        self.names = [n for n, _ in model.named_parameters()]
+        self.shapes = [p.shape for _, p in model.named_parameters()]
+        self.sizes = [p.numel() for _, p in model.named_parameters()]
+
+    def unflatten(self, flat: Tensor) -> dict[str, Tensor]:
+        return {n: t.reshape(s) for n, s, t in zip(self.names, self.shapes, flat.split(self.sizes))}
+
+    def flatten(self, tensors) -> Tensor:
+        if isinstance(tensors, dict):
+            tensors = [tensors[n] for n in self.names]
+        return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def hand_mlp(p: dict[str, Tensor], x: Tensor) -> Tensor:
+    """MLP((1, 4, 4, 1)) by hand: Linear, ReLU, Linear, ReLU, Linear."""
+    h = torch.relu(x @ p["0.weight"].T + p["0.bias"])
+    h = torch.relu(h @ p["2.weight"].T + p["2.bias"])
+    return h @ p["4.weight"].T + p["4.bias"]
+
+
+def mse(pred: Tensor, target: Tensor) -> Tensor:
+    return ((pred - target) ** 2).mean()
+
+
+def hand_adapt(forward, spec: Spec, flat: Tensor, xs: Tensor, ys: Tensor, lr, steps: int):
+    """``steps`` SGD steps on the support loss; returns θ' (detached) and the losses."""
+    theta = flat.detach()
+    losses = []
+    for _ in range(steps):
+        leaf = theta.clone().requires_grad_(True)
+        loss = mse(forward(spec.unflatten(leaf), xs), ys)
+        (g,) = torch.autograd.grad(loss, leaf)
+        theta = theta - lr * g
+        losses.append(loss.detach())
+    return theta, losses
+
+
+def hand_meta_objective(forward, spec, flat, batch, lr, steps) -> float:
+    """1/T Σᵢ L_query(θ'ᵢ), evaluated without any graph."""
+    total = 0.0
+    for i in range(batch.num_tasks):
+        theta, _ = hand_adapt(forward, spec, flat, batch.x_support[i], batch.y_support[i], lr, steps)
+        with torch.no_grad():
+            total += mse(forward(spec.unflatten(theta), batch.x_query[i]), batch.y_query[i]).item()
+    return total / batch.num_tasks
+
+
+def central_differences(f, x: Tensor, coords=None) -> Tensor:
+    coords = range(x.numel()) if coords is None else coords
+    out = []
+    for j in coords:
+        e = torch.zeros_like(x)
+        e[j] = EPS
+        out.append((f(x + e) - f(x - e)) / (2 * EPS))
+    return torch.tensor(out, dtype=DTYPE)
+
+
+def library_meta_grad(model, batch, *, inner_lr=ALPHA, steps=1, first_order=False, path="vmap", buffers=None):
+    params = dict(model.named_parameters())
+    result = meta_loss(
+        model, params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps,
+        first_order=first_order, path=path, buffers=buffers,
+    )  # fmt: skip
+    grads = torch.autograd.grad(result.loss, list(params.values()))
+    return result, torch.cat([g.reshape(-1) for g in grads])
+
+
+def query_grad_at(forward, spec, theta_prime: Tensor, xq: Tensor, yq: Tensor) -> Tensor:
+    leaf = theta_prime.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(mse(forward(spec.unflatten(leaf), xq), yq), leaf)
+    return g
+
+
+# ----------------------------------------------------------------------------- 1. second order vs FD
+
+
+@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("steps", [1, 3])
+def test_second_order_meta_gradient_matches_finite_differences(path, steps):
+    model = tiny_mlp(seed=1)
+    spec = Spec(model)
+    batch = sinusoid_batch(3, seed=2)
+    flat = spec.flatten(dict(model.named_parameters())).detach()
+
+    result, grad = library_meta_grad(model, batch, steps=steps, path=path)
+    reference = central_differences(
+        lambda v: hand_meta_objective(hand_mlp, spec, v, batch, ALPHA, steps), flat
+    )
+
+    assert result.loss.item() == pytest.approx(
+        hand_meta_objective(hand_mlp, spec, flat, batch, ALPHA, steps), rel=1e-12
+    )
+    assert grad.abs().max() > 1e-3  # a non-trivial gradient
+    torch.testing.assert_close(grad, reference, rtol=FD_RTOL, atol=FD_ATOL)
+
+
+# ----------------------------------------------------------------------------- 2. first order, Hessian term
+
+
+@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("num_tasks", [1, 4])
+def test_first_and_second_order_against_explicit_hessian(path, num_tasks):
+    model = tiny_mlp(seed=3)
+    spec = Spec(model)
+    batch = sinusoid_batch(num_tasks, seed=4)
+    flat = spec.flatten(dict(model.named_parameters())).detach()
+
+    g_fo_ref = torch.zeros_like(flat)
+    g_so_ref = torch.zeros_like(flat)
+    for i in range(num_tasks):
+        xs, ys, xq, yq = batch.x_support[i], batch.y_support[i], batch.x_query[i], batch.y_query[i]
+        theta_prime, _ = hand_adapt(hand_mlp, spec, flat, xs, ys, ALPHA, 1)
+        g_q = query_grad_at(hand_mlp, spec, theta_prime, xq, yq)
+        hessian = torch.autograd.functional.hessian(
+            lambda v, xs=xs, ys=ys: mse(hand_mlp(spec.unflatten(v), xs), ys), flat
+        )
+        assert hessian.shape == (flat.numel(), flat.numel())
+        g_fo_ref += g_q / num_tasks
+        g_so_ref += (g_q - ALPHA * hessian @ g_q) / num_tasks
+
+    _, g_fo = library_meta_grad(model, batch, steps=1, first_order=True, path=path)
+    _, g_so = library_meta_grad(model, batch, steps=1, first_order=False, path=path)
+
+    torch.testing.assert_close(g_fo, g_fo_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g_so, g_so_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g_so - g_fo, g_so_ref - g_fo_ref, rtol=1e-8, atol=1e-12)
+    # The Hessian term is really there: first_order must make a visible difference.
+    assert (g_so - g_fo).norm() > 1e-3 * g_so.norm()
+
+
+# ----------------------------------------------------------------------------- 3. vmap == loop
+
+
+def _all_grads(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
+    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    return [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
+
+
+def _run_both_paths(model, batch, inner_lr, steps, first_order):
+    params = dict(model.named_parameters())
+    lrs = list(inner_lr.values()) if isinstance(inner_lr, dict) else []
+    out = {}
+    for path in ("vmap", "loop"):
+        result = meta_loss(
+            model, params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps,
+            first_order=first_order, path=path,
+        )  # fmt: skip
+        out[path] = (result, _all_grads(result.loss, list(params.values()) + lrs))
+    return out
+
+
+def _meta_sgd_lrs(model, seed=0) -> dict[str, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        name: (ALPHA * (0.5 + torch.rand(p.shape, generator=g, dtype=DTYPE))).requires_grad_(True)
+        for name, p in model.named_parameters()
+    }
+
+
+@pytest.mark.parametrize("meta_sgd", [False, True], ids=["float-lr", "meta-sgd"])
+@pytest.mark.parametrize("first_order", [False, True], ids=["second-order", "first-order"])
+@pytest.mark.parametrize("steps", [0, 1, 3])
+def test_vmap_equals_loop(steps, first_order, meta_sgd):
+    model = tiny_mlp(seed=5)
+    batch = sinusoid_batch(4, seed=6)
+    inner_lr = _meta_sgd_lrs(model) if meta_sgd else ALPHA
+    out = _run_both_paths(model, batch, inner_lr, steps, first_order)
+    (rv, gv), (rl, gl) = out["vmap"], out["loop"]
+
+    torch.testing.assert_close(rv.loss, rl.loss, rtol=PATH_RTOL, atol=PATH_ATOL)
+    torch.testing.assert_close(rv.query_losses, rl.query_losses, rtol=PATH_RTOL, atol=PATH_ATOL)
+    torch.testing.assert_close(rv.support_losses, rl.support_losses, rtol=PATH_RTOL, atol=PATH_ATOL)
+    assert rv.query_losses.shape == (4,)
+    assert rv.support_losses.shape == (4, steps)
+    for a, b in zip(gv, gl):
+        torch.testing.assert_close(a, b, rtol=PATH_RTOL, atol=PATH_ATOL)
+    assert any(g.abs().max() > 1e-3 for g in gv)
+    if meta_sgd and steps > 0:  # α really receives a meta-gradient
+        assert all(g.abs().max() > 0 for g in gv[len(gv) // 2 :])
+
+
+@pytest.mark.parametrize("path", ["vmap", "loop"])
+def test_meta_sgd_lr_gradient_matches_finite_differences(path):
+    model = tiny_mlp(seed=7)
+    spec = Spec(model)
+    batch = sinusoid_batch(3, seed=8)
+    steps = 2
+    lrs = _meta_sgd_lrs(model, seed=9)
+    flat_theta = spec.flatten(dict(model.named_parameters())).detach()
+    flat_lr = spec.flatten(lrs).detach()
+
+    params = dict(model.named_parameters())
+    result = meta_loss(model, params, batch, F.mse_loss, inner_lr=lrs, steps=steps, path=path)
+    grads = torch.autograd.grad(result.loss, list(params.values()) + list(lrs.values()))
+    n = len(params)
+    g_theta, g_lr = spec.flatten(list(grads[:n])), spec.flatten(list(grads[n:]))
+
+    # a few entries of α in every layer, and all of θ
+    coords = [0, 3, 5, 9, 20, 28, 32]
+    ref_lr = central_differences(
+        lambda a: hand_meta_objective(hand_mlp, spec, flat_theta, batch, a, steps), flat_lr, coords
+    )
+    ref_theta = central_differences(
+        lambda v: hand_meta_objective(hand_mlp, spec, v, batch, flat_lr, steps), flat_theta
+    )
+    assert ref_lr.abs().max() > 1e-3
+    torch.testing.assert_close(g_lr[coords], ref_lr, rtol=FD_RTOL, atol=FD_ATOL)
+    torch.testing.assert_close(g_theta, ref_theta, rtol=FD_RTOL, atol=FD_ATOL)
+
+
+# ----------------------------------------------------------------------------- 4. zero inner steps
+
+
+@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("first_order", [False, True])
+def test_zero_steps_is_the_plain_multitask_gradient(path, first_order):
+    model = tiny_mlp(seed=10)
+    batch = sinusoid_batch(5, seed=11)
+    params = list(model.parameters())
+
+    plain = torch.stack(
+        [F.mse_loss(model(batch.x_query[i]), batch.y_query[i]) for i in range(batch.num_tasks)]
+    )
+    plain_grads = torch.autograd.grad(plain.mean(), params)
+
+    result, grad = library_meta_grad(model, batch, steps=0, first_order=first_order, path=path)
+    torch.testing.assert_close(result.loss, plain.mean().detach(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(result.query_losses, plain.detach(), rtol=1e-12, atol=0)
+    assert result.support_losses.shape == (5, 0)
+    torch.testing.assert_close(grad, torch.cat([g.reshape(-1) for g in plain_grads]), rtol=1e-12, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- 5. adapt
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_adapt_matches_hand_sgd(first_order):
+    model = tiny_mlp(seed=12)
+    spec = Spec(model)
+    batch = sinusoid_batch(1, k_support=10, seed=13)
+    xs, ys = batch.x_support[0], batch.y_support[0]
+    params = dict(model.named_parameters())
+    flat = spec.flatten(params).detach()
+    steps = 4
+
+    theta_prime, losses = adapt(
+        model, params, xs, ys, F.mse_loss, inner_lr=ALPHA, steps=steps, first_order=first_order
+    )
+
+    hand_theta, hand_losses = hand_adapt(hand_mlp, spec, flat, xs, ys, ALPHA, steps)
+    assert losses.shape == (steps,)
+    assert not losses.requires_grad
+    torch.testing.assert_close(losses, torch.stack(hand_losses), rtol=1e-12, atol=0)
+    torch.testing.assert_close(spec.flatten(theta_prime).detach(), hand_theta, rtol=1e-12, atol=1e-15)
+    assert not torch.allclose(hand_theta, flat)  # the steps did move θ
+    # each loss is L_support at the intermediate θ before that step, recomputed by hand
+    theta = flat
+    for k in range(steps):
+        expected = mse(hand_mlp(spec.unflatten(theta), xs), ys)
+        torch.testing.assert_close(losses[k], expected.detach(), rtol=1e-12, atol=0)
+        theta, _ = hand_adapt(hand_mlp, spec, theta, xs, ys, ALPHA, 1)
+    # the losses decrease on this smooth small-step problem
+    assert losses[-1] < losses[0]
+
+
+def test_adapt_zero_steps_returns_theta():
+    model = tiny_mlp(seed=14)
+    batch = sinusoid_batch(1, seed=15)
+    params = dict(model.named_parameters())
+    theta_prime, losses = adapt(
+        model, params, batch.x_support[0], batch.y_support[0], F.mse_loss, inner_lr=ALPHA, steps=0
+    )
+    assert set(theta_prime) == set(params)
+    for name, p in params.items():
+        assert torch.equal(theta_prime[name], p)
+    assert losses.shape == (0,)
+
+
+# ----------------------------------------------------------------------------- 6. buffers
+
+
+class ScaledNet(nn.Module):
+    """A tiny smooth net whose input is multiplied by a fixed (non-trainable) buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor([0.7], dtype=DTYPE))
+        self.hidden = nn.Linear(1, 3).to(DTYPE)
+        self.out = nn.Linear(3, 1).to(DTYPE)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(torch.tanh(self.hidden(x * self.scale)))
+
+
+def hand_scaled(scale: Tensor):
+    def forward(p, x):
+        h = torch.tanh((x * scale) @ p["hidden.weight"].T + p["hidden.bias"])
+        return h @ p["out.weight"].T + p["out.bias"]
+
+    return forward
+
+
+@pytest.mark.parametrize("scale", [None, 2.5], ids=["own-buffer", "passed-buffer"])
+def test_model_with_buffers(scale):
+    torch.manual_seed(16)
+    model = ScaledNet()
+    spec = Spec(model)
+    assert spec.names == ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]
+    batch = sinusoid_batch(3, seed=17)
+    buffers = dict(model.named_buffers())
+    if scale is not None:
+        buffers = {"scale": torch.tensor([scale], dtype=DTYPE)}
+    flat = spec.flatten(dict(model.named_parameters())).detach()
+    forward = hand_scaled(buffers["scale"])
+
+    steps = 2
+    rv, gv = library_meta_grad(model, batch, steps=steps, path="vmap", buffers=buffers)
+    rl, gl = library_meta_grad(model, batch, steps=steps, path="loop", buffers=buffers)
+    torch.testing.assert_close(rv.loss, rl.loss, rtol=PATH_RTOL, atol=PATH_ATOL)
+    torch.testing.assert_close(rv.support_losses, rl.support_losses, rtol=PATH_RTOL, atol=PATH_ATOL)
+    torch.testing.assert_close(gv, gl, rtol=PATH_RTOL, atol=PATH_ATOL)
+
+    reference = central_differences(
+        lambda v: hand_meta_objective(forward, spec, v, batch, ALPHA, steps), flat
+    )
+    assert rv.loss.item() == pytest.approx(
+        hand_meta_objective(forward, spec, flat, batch, ALPHA, steps), rel=1e-12
+    )
+    torch.testing.assert_close(gv, reference, rtol=FD_RTOL, atol=FD_ATOL)
+    assert not any(b.requires_grad for b in model.buffers())
+
+
+# ----------------------------------------------------------------------------- 7. the learner
+
+
+def test_meta_step_is_one_adam_step():
+    torch.manual_seed(18)
+    maml = MAML(MLP((1, 8, 1)), F.mse_loss, MAMLConfig(inner_lr=0.01, outer_lr=1e-3, path="vmap"))
+    batch = SinusoidTasks().sample(5, 5, 5, generator=torch.Generator().manual_seed(19))
+    before = {n: p.detach().clone() for n, p in maml.named_parameters()}
+
+    # the meta-gradient on an untouched copy, then Adam's first step by hand:
+    # m̂ = g, v̂ = g², so Δθ = −β g / (|g| + ε)
+    twin = copy.deepcopy(maml)
+    twin.meta_loss(batch).loss.backward()
+    expected = {
+        n: before[n] - 1e-3 * p.grad / (p.grad.abs() + 1e-8) for n, p in twin.named_parameters()
+    }
+
+    result = meta_step(maml, maml.make_optimizer(), batch)
+    assert torch.isfinite(result.loss)
+    for n, p in maml.named_parameters():
+        assert not torch.equal(p.detach(), before[n]), n
+        torch.testing.assert_close(p.detach(), expected[n], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("path", ["vmap", "loop"])
+def test_meta_sgd_learns_inner_lrs(path):
+    torch.manual_seed(20)
+    config = MAMLConfig(inner_lr=0.01, outer_lr=1e-3, learn_inner_lr=True, path=path)
+    maml = MAML(MLP((1, 8, 1)), F.mse_loss, config)
+    names = [n for n, _ in maml.model.named_parameters()]
+    assert len(maml.inner_lrs) == len(names)
+    lrs_before = {k: v.detach().clone() for k, v in maml.inner_lrs.items()}
+    for v in lrs_before.values():
+        assert torch.all(v == 0.01)
+    # the optimiser updates θ and α
+    optimizer = maml.make_optimizer()
+    n_opt = sum(len(g["params"]) for g in optimizer.param_groups)
+    assert n_opt == 2 * len(names)
+
+    batch = SinusoidTasks().sample(5, 5, 5, generator=torch.Generator().manual_seed(21))
+    meta_step(maml, optimizer, batch)
+    for key, lr in maml.inner_lrs.items():
+        assert lr.grad is not None, key
+        assert lr.grad.abs().max() > 0, key
+        assert not torch.equal(lr.detach(), lrs_before[key]), key
+        # Adam's first step: Δα = −β g / (|g| + ε)
+        expected = lrs_before[key] - 1e-3 * lr.grad / (lr.grad.abs() + 1e-8)
+        torch.testing.assert_close(lr.detach(), expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny kernels: more threads only add overhead (and contention on a shared CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_meta_training_reduces_sinusoid_loss(one_thread):
+    torch.manual_seed(22)
+    tasks = SinusoidTasks()
+    maml = MAML(MLP((1, 40, 40, 1)), F.mse_loss, MAMLConfig(inner_lr=0.01, outer_lr=3e-3, path="vmap"))
+    optimizer = maml.make_optimizer()
+    generator = torch.Generator().manual_seed(23)
+    eval_batch = tasks.sample(25, 10, 10, generator=torch.Generator().manual_seed(24))
+
+    eval_losses = []
+    num_steps = 200
+    for step in range(num_steps):
+        if step < 20 or step >= num_steps - 20:
+            eval_losses.append(maml.meta_loss(eval_batch).loss.item())
+        meta_step(maml, optimizer, tasks.sample(25, 10, 10, generator=generator))
+
+    first, last = sum(eval_losses[:20]) / 20, sum(eval_losses[-20:]) / 20
+    assert last < 0.7 * first, (first, last)
+
+
+# ----------------------------------------------------------------------------- 8. cuda
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("path", ["vmap", "loop"])
+def test_cuda_matches_cpu(path):
+    model = tiny_mlp(seed=25)
+    batch = sinusoid_batch(4, seed=26)
+    cpu_result, cpu_grad = library_meta_grad(model, batch, steps=2, path=path)
+    gpu_model = copy.deepcopy(model).cuda()
+    gpu_result, gpu_grad = library_meta_grad(gpu_model, batch, steps=2, path=path)  # batch moves to θ's device
+    assert gpu_result.loss.device.type == "cuda"
+    torch.testing.assert_close(gpu_result.loss.cpu(), cpu_result.loss, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(gpu_result.support_losses.cpu(), cpu_result.support_losses, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(gpu_grad.cpu(), cpu_grad, rtol=1e-9, atol=1e-12)
