@@ -103,6 +103,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp creates 0600; checkpoints are meant to be shared
         with os.fdopen(fd, "wb") as f:
             torch.save(data, f)
             f.flush()
