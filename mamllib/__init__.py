@@ -20,7 +20,7 @@ def fast_mode() -> bool:
     return os.environ.get("MAMLLIB_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def default_device() -> "torch.device":  # noqa: F821 - torch imported lazily below
+def default_device() -> torch.device:  # noqa: F821 - torch imported lazily below
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

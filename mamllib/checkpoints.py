@@ -97,7 +97,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """
     for key in ("model", "state"):
         if key not in payload:
-            raise ValueError(f"a checkpoint payload needs the key {key!r}; got keys {sorted(payload)}")
+            raise ValueError(
+                f"a checkpoint payload needs the key {key!r}; got keys {sorted(payload)}"
+            )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}

@@ -162,7 +162,10 @@ def _sgd(params: Params, grads: Mapping[str, Tensor], inner_lr: InnerLR) -> Para
 
 
 def predict(
-    model: nn.Module, params: Mapping[str, Tensor], x: Tensor, buffers: Mapping[str, Tensor] | None = None
+    model: nn.Module,
+    params: Mapping[str, Tensor],
+    x: Tensor,
+    buffers: Mapping[str, Tensor] | None = None,
 ) -> Tensor:
     """f_θ(x): the model called with the parameters θ instead of its own."""
     return functional_call(model, (dict(params), dict(buffers or {})), (x,))
@@ -322,9 +325,9 @@ def meta_loss(
 
     data = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
     if path == "vmap":
-        query, support = vmap(task_objective, in_dims=(None, None, 0, 0, 0, 0), randomness="different")(
-            params, inner_lr, *data
-        )
+        query, support = vmap(
+            task_objective, in_dims=(None, None, 0, 0, 0, 0), randomness="different"
+        )(params, inner_lr, *data)
     else:
         query_list, support_list = [], []
         for xs, ys, xq, yq in zip(*data):

@@ -16,8 +16,12 @@ class MLP(nn.Sequential):
 
     def __init__(self, sizes: Sequence[int] = (1, 40, 40, 1)):
         sizes = tuple(sizes)
-        if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-            raise ValueError(f"sizes must be at least two positive ints (input, ..., output), got {sizes}")
+        if len(sizes) < 2 or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes
+        ):
+            raise ValueError(
+                f"sizes must be at least two positive ints (input, ..., output), got {sizes}"
+            )
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(fan_in, fan_out))

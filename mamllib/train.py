@@ -49,7 +49,9 @@ def resolve_device(device: str) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"device={device!r} is not a torch device (try 'cpu', 'cuda', 'auto')") from exc
+        raise ValueError(
+            f"device={device!r} is not a torch device (try 'cpu', 'cuda', 'auto')"
+        ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for CUDA, but no CUDA device is available")
     return resolved
@@ -161,7 +163,10 @@ class SinusoidExperiment:
         self.generator = torch.Generator().manual_seed(config.seed)
         # Validation tasks come from their own seed, never from the training stream.
         self.val_batch = self.tasks.sample(
-            config.eval_tasks, config.k_shot, 100, generator=torch.Generator().manual_seed(10_000 + config.seed)
+            config.eval_tasks,
+            config.k_shot,
+            100,
+            generator=torch.Generator().manual_seed(10_000 + config.seed),
         )
 
     @staticmethod
@@ -262,7 +267,9 @@ def fit(
         ``TrainResult`` with the trained experiment and the evaluation history.
     """
     if experiment_name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {experiment_name!r}; valid names: {sorted(EXPERIMENTS)}")
+        raise ValueError(
+            f"unknown experiment {experiment_name!r}; valid names: {sorted(EXPERIMENTS)}"
+        )
     cls = EXPERIMENTS[experiment_name]
     if not isinstance(config, cls.config_cls):
         raise TypeError(f"config must be a {cls.config_cls.__name__}, got {type(config).__name__}")
@@ -279,7 +286,9 @@ def fit(
         if diff:
             raise CheckpointError(
                 f"cannot resume {out}: its config differs from the requested one in "
-                + ", ".join(f"{k} (saved {a!r}, requested {b!r})" for k, (a, b) in sorted(diff.items()))
+                + ", ".join(
+                    f"{k} (saved {a!r}, requested {b!r})" for k, (a, b) in sorted(diff.items())
+                )
             )
         experiment.load_state(ckpt["state"], str(out))
         start, history, wall = ckpt["iteration"], list(ckpt["history"]), ckpt["wall_time_s"]
@@ -337,15 +346,21 @@ def fit(
     return TrainResult(experiment, config.iterations, history, time.perf_counter() - t0, out)
 
 
-def load_learner(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[MAML, dict[str, Any]]:
+def load_learner(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[MAML, dict[str, Any]]:
     """A trained learner (θ, and α for Meta-SGD) from a checkpoint, and the checkpoint."""
     ckpt = load_checkpoint(path, map_location=map_location)
     name = ckpt.get("experiment")
     if name not in EXPERIMENTS:
-        raise CheckpointError(f"{path} is from an unknown experiment {name!r}; valid: {sorted(EXPERIMENTS)}")
+        raise CheckpointError(
+            f"{path} is from an unknown experiment {name!r}; valid: {sorted(EXPERIMENTS)}"
+        )
     cls = EXPERIMENTS[name]
     if ckpt["model"] != cls.model_name:
-        raise CheckpointError(f"{path} holds a {ckpt['model']!r} model, expected {cls.model_name!r}")
+        raise CheckpointError(
+            f"{path} holds a {ckpt['model']!r} model, expected {cls.model_name!r}"
+        )
     known = {f.name for f in dataclasses.fields(cls.config_cls)}
     unknown = sorted(set(ckpt["config"]) - known)
     if unknown:

@@ -1,0 +1,213 @@
+"""Reproduce the paper's sinusoid results from the shipped checkpoints.
+
+    python -m mamllib.reproduce sinusoid            # 600 fresh tasks, writes figures/ and results/
+
+Evaluates the meta-learned (MAML) and pre-trained networks on fresh tasks at
+K = 5, 10 and 20: the query MSE after 0..10 gradient steps with α = 0.01, with 95%
+confidence intervals; writes the paper's Figure 2 (fits) and Figure 3 (MSE vs steps)
+and ``results/sinusoid.json``, and prints the paper's Table 2 beside ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import torch
+import torch.nn.functional as F
+
+from mamllib.checkpoints import hardware
+from mamllib.evaluate import adaptation_curve, summarize_curve
+from mamllib.maml import MAML, InnerLR, check_inner_lr, check_steps
+from mamllib.tasks.sinusoid import SinusoidTasks
+from mamllib.train import load_learner
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = {
+    "MAML": ROOT / "checkpoints" / "sinusoid_maml.pt",
+    "pre-trained": ROOT / "checkpoints" / "sinusoid_pretrain.pt",
+}
+# Appendix, Table 2 of Finn et al. (2017): K = 5 test MSE after 1, 5 and 10 gradient steps.
+PAPER_TABLE2 = {
+    "MAML": {1: 0.67, 5: 0.38, 10: 0.35},
+    "pre-trained": {1: 2.41, 5: 2.23, 10: 2.19},
+}
+TEST_SEED = 2017  # the test tasks; training used the seed in each checkpoint's config
+VALIDATION_SEED = 7  # tasks for choosing the pre-trained net's best α, disjoint from test
+QUERY_POINTS = 100
+
+
+def load_sinusoid_learners(device: str | torch.device = "cpu") -> dict[str, MAML]:
+    """The shipped MAML and pre-trained networks, by label."""
+    return {
+        label: load_learner(path, map_location=device)[0] for label, path in CHECKPOINTS.items()
+    }
+
+
+def test_tasks(k_shot: int, num_tasks: int, seed: int = TEST_SEED):
+    """Fresh tasks: K support points to adapt on, 100 query points to measure the MSE."""
+    return SinusoidTasks().sample(
+        num_tasks, k_shot, QUERY_POINTS, generator=torch.Generator().manual_seed(seed + k_shot)
+    )
+
+
+def mse_curve(learner: MAML, batch, *, inner_lr: InnerLR = 0.01, steps: int = 10) -> torch.Tensor:
+    """``[T, steps+1]`` query MSE of each task after 0..steps steps of SGD at α."""
+    check_inner_lr(inner_lr)
+    check_steps(steps, "steps")
+    return adaptation_curve(
+        learner.model, learner.params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps
+    )
+
+
+def best_inner_lr(
+    learner: MAML, k_shot: int, steps: int, candidates: Sequence[float], num_tasks: int
+) -> float:
+    """The α from ``candidates`` with the lowest mean MSE after ``steps`` on validation tasks.
+
+    The paper fine-tuned its pre-trained baseline with "an automatically tuned step
+    size"; this is that tuning, done on tasks disjoint from the test tasks.
+    """
+    batch = test_tasks(k_shot, num_tasks, seed=VALIDATION_SEED)
+    scores = {
+        lr: mse_curve(learner, batch, inner_lr=lr, steps=steps)[:, -1].mean().item()
+        for lr in candidates
+    }
+    return min(scores, key=scores.get)
+
+
+def evaluate_sinusoid(
+    num_tasks: int = 600,
+    k_shots: Sequence[int] = (5, 10, 20),
+    steps: int = 10,
+    inner_lr: float = 0.01,
+    lr_grid: Sequence[float] = (0.001, 0.003, 0.01, 0.03, 0.1),
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Every number of the sinusoid chapter, as a JSON-friendly dict."""
+    learners = load_sinusoid_learners(device)
+    results: dict[str, Any] = {
+        "num_tasks": num_tasks,
+        "steps": steps,
+        "inner_lr": inner_lr,
+        "test_seed": TEST_SEED,
+        "query_points": QUERY_POINTS,
+        "hardware": hardware(device),
+        "torch": str(torch.__version__),
+        "paper_table2": {k: {str(s): v for s, v in d.items()} for k, d in PAPER_TABLE2.items()},
+        "curves": {},
+    }
+    best = best_inner_lr(learners["pre-trained"], 5, steps, lr_grid, num_tasks)
+    results["pretrained_best_inner_lr"] = best
+    for k in k_shots:
+        batch = test_tasks(k, num_tasks)
+        runs = {label: (learner, inner_lr) for label, learner in learners.items()}
+        runs["pre-trained (best α)"] = (learners["pre-trained"], best)
+        results["curves"][str(k)] = {
+            label: summarize_curve(mse_curve(learner, batch, inner_lr=lr, steps=steps))
+            for label, (learner, lr) in runs.items()
+        }
+    return results
+
+
+def table2_markdown(results: dict[str, Any]) -> str:
+    """The paper's Table 2 (K = 5) with our numbers beside it, as a Markdown table."""
+    curves = results["curves"]["5"]
+    lines = [
+        "| K = 5, query MSE | 1 step | 5 steps | 10 steps |",
+        "|---|---|---|---|",
+    ]
+    for label in ("MAML", "pre-trained"):
+        paper = " | ".join(f"{PAPER_TABLE2[label][s]:.2f}" for s in (1, 5, 10))
+        ours = " | ".join(
+            f"{curves[label]['mean'][s]:.2f} ± {curves[label]['ci95'][s]:.2f}" for s in (1, 5, 10)
+        )
+        lines.append(f"| {label}, paper | {paper} |")
+        lines.append(f"| {label}, mamllib | {ours} |")
+    best = curves["pre-trained (best α)"]
+    ours = " | ".join(f"{best['mean'][s]:.2f} ± {best['ci95'][s]:.2f}" for s in (1, 5, 10))
+    lines.append(
+        f"| pre-trained, mamllib, best α = {results['pretrained_best_inner_lr']} | {ours} |"
+    )
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+def figure_fits(learners: dict[str, MAML], seed: int = 3, steps: int = 10):
+    """The paper's Figure 2: fits after 1 and 10 steps at K = 5 and K = 10, one task each."""
+    import matplotlib.pyplot as plt
+
+    from mamllib.plots import plot_fit
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True, sharey=True)
+    tasks = SinusoidTasks()
+    grid = tasks.grid()
+    for col, k in enumerate((5, 10)):
+        batch = tasks.sample(1, k, 1, generator=torch.Generator().manual_seed(seed + k))
+        amp, phase = batch.info["amplitude"], batch.info["phase"]
+        for row, label in enumerate(("MAML", "pre-trained")):
+            learner = learners[label]
+            preds = {f"{label}, 0 steps": learner(grid)}
+            theta = learner.params
+            for s in range(1, steps + 1):
+                theta, _ = learner.adapt(
+                    batch.x_support[0], batch.y_support[0], steps=1, params=theta, first_order=True
+                )
+                if s in (1, steps):
+                    preds[f"{label}, {s} step{'s' if s > 1 else ''}"] = learner(grid, params=theta)
+            plot_fit(grid, tasks.function(grid, amp, phase), {k_: v.detach() for k_, v in preds.items()},
+                     batch.x_support[0], batch.y_support[0], title=f"{label}, K = {k}", ax=axes[row, col])  # fmt: skip
+    fig.suptitle("Few-shot adaptation to a new sine wave (cf. Finn et al. 2017, Figure 2)")
+    fig.tight_layout()
+    return fig
+
+
+def figure_curves(results: dict[str, Any]):
+    """The paper's Figure 3: query MSE vs gradient steps, one panel per K."""
+    import matplotlib.pyplot as plt
+
+    from mamllib.plots import plot_curves
+
+    ks = list(results["curves"])
+    fig, axes = plt.subplots(1, len(ks), figsize=(4.2 * len(ks), 3.6), sharey=True)
+    for ax, k in zip(axes, ks):
+        curves = {label: (c["mean"], c["ci95"]) for label, c in results["curves"][k].items()}
+        paper = PAPER_TABLE2 if k == "5" else None
+        plot_curves(curves, paper=paper, title=f"K = {k}", log=True, ax=ax)
+    fig.suptitle(
+        f"Query MSE after fine-tuning on K points, {results['num_tasks']} fresh tasks (cf. Figure 3)"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mamllib.reproduce", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("domain", choices=["sinusoid"])
+    parser.add_argument("--tasks", type=int, default=600, help="test tasks per K (default 600)")
+    parser.add_argument("--figures", type=Path, default=ROOT / "figures")
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    args = parser.parse_args(argv)
+    if args.tasks < 2:
+        parser.error(f"--tasks must be >= 2, got {args.tasks}")
+    matplotlib.use("Agg")
+    results = evaluate_sinusoid(num_tasks=args.tasks)
+    args.results.mkdir(parents=True, exist_ok=True)
+    args.figures.mkdir(parents=True, exist_ok=True)
+    (args.results / "sinusoid.json").write_text(json.dumps(results, indent=1) + "\n")
+    figure_fits(load_sinusoid_learners()).savefig(args.figures / "sinusoid_fits.png", dpi=120)
+    figure_curves(results).savefig(args.figures / "sinusoid_mse_vs_steps.png", dpi=120)
+    print(table2_markdown(results))
+    print(f"\n{args.tasks} tasks per K on {results['hardware']}; wrote {args.results / 'sinusoid.json'}, "
+          f"{args.figures / 'sinusoid_fits.png'}, {args.figures / 'sinusoid_mse_vs_steps.png'}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

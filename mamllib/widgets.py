@@ -1,0 +1,202 @@
+"""The ipywidgets dashboards the notebooks show.
+
+``SinusoidDashboard``: draw a task, adapt the shipped MAML (second- or first-order) and
+pre-trained networks to its K support points with α and a number of steps, and watch
+the predictions and the query MSE step by step; or meta-train a new MAML live with the
+chosen α, β, steps and order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+
+from mamllib.maml import MAML
+from mamllib.plots import color_for, plot_curves, plot_fit
+from mamllib.reproduce import QUERY_POINTS
+from mamllib.tasks.sinusoid import SinusoidTasks
+from mamllib.train import SinusoidConfig, fit
+
+
+@dataclass
+class SinusoidView:
+    """What the dashboard computed for the current settings (tests read this)."""
+
+    amplitude: float
+    phase: float
+    k_shot: int
+    inner_lr: float
+    steps: int
+    mse: dict[str, list[float]] = field(default_factory=dict)  # label -> query MSE after 0..steps
+    predictions: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> y on the grid
+
+
+class SinusoidDashboard:
+    """Sliders for α, β, inner steps and K; first-/second-order; new task; meta-train live.
+
+    Args:
+        learners: label -> trained learner. Needs ``"MAML"`` and ``"pre-trained"``;
+            ``"MAML (first-order)"`` is used when the order toggle says first-order.
+        seed: seeds the sequence of tasks the "new task" button draws.
+        train_iterations: default length of a live meta-training run.
+    """
+
+    def __init__(self, learners: dict[str, MAML], seed: int = 0, train_iterations: int = 3000):
+        missing = {"MAML", "pre-trained"} - set(learners)
+        if missing:
+            raise ValueError(
+                f"the dashboard needs learners {sorted(missing)}; got {sorted(learners)}"
+            )
+        self.learners = dict(learners)
+        self.tasks = SinusoidTasks()
+        self.generator = torch.Generator().manual_seed(seed)
+        self.grid = self.tasks.grid(200)
+        self.live: MAML | None = None
+        self.alpha = W.FloatLogSlider(value=0.01, base=10, min=-4, max=0, step=0.1,
+                                      description="α (inner lr)", readout_format=".4f")  # fmt: skip
+        self.beta = W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1, step=0.1,
+                                     description="β (outer lr)", readout_format=".5f")  # fmt: skip
+        self.steps = W.IntSlider(value=10, min=0, max=20, description="inner steps")
+        self.k_shot = W.IntSlider(value=5, min=1, max=40, description="K (support)")
+        self.order = W.ToggleButtons(options=["second-order", "first-order"], value="second-order",
+                                     description="MAML order")  # fmt: skip
+        self.new_task = W.Button(description="new task", icon="refresh")
+        self.iterations = W.BoundedIntText(value=train_iterations, min=100, max=100_000, step=500,
+                                           description="iterations")  # fmt: skip
+        self.train_button = W.Button(description="meta-train", icon="play", button_style="warning")
+        self.progress = W.IntProgress(value=0, min=0, max=train_iterations, description="training")
+        self.status = W.HTML()
+        self.out = W.Output()
+        self._draw_task()
+        for control in (self.alpha, self.steps, self.k_shot, self.order):
+            control.observe(lambda _: self.update(), names="value")
+        self.new_task.on_click(lambda _: self.resample())
+        self.train_button.on_click(lambda _: self.meta_train())
+        self.view = self.update()
+
+    # ----------------------------------------------------------------- state
+
+    def _draw_task(self) -> None:
+        """A new sine wave, and a pool of 40 support and 100 query points on it."""
+        batch = self.tasks.sample(1, 40, QUERY_POINTS, generator=self.generator)
+        self.amplitude, self.phase = batch.info["amplitude"], batch.info["phase"]
+        self.x_pool, self.y_pool = batch.x_support[0], batch.y_support[0]
+        self.x_query, self.y_query = batch.x_query[0], batch.y_query[0]
+
+    def resample(self) -> SinusoidView:
+        self._draw_task()
+        return self.update()
+
+    def _shown(self) -> dict[str, MAML]:
+        maml_label = "MAML (first-order)" if self.order.value == "first-order" else "MAML"
+        shown = {"pre-trained": self.learners["pre-trained"]}
+        if maml_label in self.learners:
+            shown[maml_label] = self.learners[maml_label]
+        if self.live is not None:
+            shown["MAML (your run)"] = self.live
+        return shown
+
+    @torch.no_grad()
+    def compute(self) -> SinusoidView:
+        """Adapt every shown learner to the current task; no drawing."""
+        k, alpha, steps = self.k_shot.value, self.alpha.value, self.steps.value
+        xs, ys = self.x_pool[:k], self.y_pool[:k]
+        view = SinusoidView(float(self.amplitude), float(self.phase), k, alpha, steps)
+        for label, learner in self._shown().items():
+            theta = learner.params
+            mse = [torch.nn.functional.mse_loss(learner(self.x_query, theta), self.y_query).item()]
+            for _ in range(steps):
+                theta, _ = learner.adapt(
+                    xs, ys, steps=1, inner_lr=alpha, params=theta, first_order=True
+                )
+                mse.append(
+                    torch.nn.functional.mse_loss(learner(self.x_query, theta), self.y_query).item()
+                )
+            view.mse[label] = mse
+            view.predictions[label] = learner(self.grid, theta)
+        return view
+
+    def update(self) -> SinusoidView:
+        """Recompute and redraw."""
+        self.view = self.compute()
+        self._draw(self.view)
+        return self.view
+
+    def _draw(self, view: SinusoidView) -> None:
+        k = view.k_shot
+        with self.out:
+            self.out.clear_output(wait=True)
+            fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+            truth = self.tasks.function(self.grid, self.amplitude, self.phase)
+            preds = {f"{label}, {view.steps} steps": y for label, y in view.predictions.items()}
+            plot_fit(self.grid, truth, preds, self.x_pool[:k], self.y_pool[:k],
+                     title=f"A = {view.amplitude:.2f}, φ = {view.phase:.2f}; α = {view.inner_lr:.4f}",
+                     ax=left)  # fmt: skip
+            left.set_ylim(-6, 6)
+            plot_curves({label: (mse, None) for label, mse in view.mse.items()}, log=True,
+                        title="query MSE of this task", ax=right)  # fmt: skip
+            plt.show()
+        rows = "".join(
+            f"<tr><td style='color:{color_for(label) or 'black'}'>{label}</td>"
+            f"<td>{mse[0]:.3f}</td><td>{mse[-1]:.3f}</td></tr>"
+            for label, mse in view.mse.items()
+        )
+        self.status.value = (
+            f"<table><tr><th>learner</th><th>MSE before</th><th>after {view.steps} steps</th></tr>"
+            f"{rows}</table>"
+        )
+
+    # ----------------------------------------------------------------- live training
+
+    def train_config(self) -> SinusoidConfig:
+        """The live run's config: the dashboard's α, β, order; inner steps ≥ 1 for training."""
+        n = self.iterations.value
+        return SinusoidConfig(
+            inner_lr=self.alpha.value,
+            outer_lr=self.beta.value,
+            inner_steps=max(1, min(self.steps.value, 5)),
+            first_order=self.order.value == "first-order",
+            iterations=n,
+            eval_every=n,
+            eval_tasks=50,
+            eval_steps=1,
+            checkpoint_every=n,
+            device="cpu",
+        )
+
+    def meta_train(self, config: SinusoidConfig | None = None) -> MAML:
+        """Meta-train a new MAML with the dashboard's settings; it joins the plots."""
+        config = config or self.train_config()
+        self.progress.max, self.progress.value = config.iterations, 0
+        self.train_button.disabled = True
+        self.progress.description = "training"
+        step = max(1, config.iterations // 100)
+
+        def tick(iteration: int, loss: float) -> None:
+            if iteration % step == 0 or iteration == config.iterations:
+                self.progress.value = iteration
+                self.progress.description = f"loss {loss:.2f}"
+
+        try:
+            result = fit("sinusoid", config, progress=False, callback=tick)
+        finally:
+            self.train_button.disabled = False
+        self.live = result.experiment.learner.eval()
+        self.update()
+        return self.live
+
+    # ----------------------------------------------------------------- layout
+
+    def widget(self) -> W.Widget:
+        test_time = W.VBox([W.HTML("<b>Adapt at test time</b>"), self.alpha, self.steps, self.k_shot,
+                            self.order, self.new_task])  # fmt: skip
+        training = W.VBox([W.HTML("<b>Meta-train a new MAML live</b> (α, β, order, steps ≤ 5)"),
+                           self.beta, self.iterations, self.train_button, self.progress])  # fmt: skip
+        return W.VBox([W.HBox([test_time, training, self.status]), self.out])
+
+    def show(self) -> None:
+        display(self.widget())
