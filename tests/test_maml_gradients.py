@@ -34,9 +34,15 @@ def tiny_mlp(seed: int = 0) -> MLP:
     return MLP((1, 4, 4, 1)).to(DTYPE)
 
 
-def sinusoid_batch(num_tasks: int, k_support: int = 5, k_query: int = 7, seed: int = 0) -> TaskBatch:
-    b = SinusoidTasks().sample(num_tasks, k_support, k_query, generator=torch.Generator().manual_seed(seed))
-    return TaskBatch(b.x_support.to(DTYPE), b.y_support.to(DTYPE), b.x_query.to(DTYPE), b.y_query.to(DTYPE))
+def sinusoid_batch(
+    num_tasks: int, k_support: int = 5, k_query: int = 7, seed: int = 0
+) -> TaskBatch:
+    b = SinusoidTasks().sample(
+        num_tasks, k_support, k_query, generator=torch.Generator().manual_seed(seed)
+    )
+    return TaskBatch(
+        b.x_support.to(DTYPE), b.y_support.to(DTYPE), b.x_query.to(DTYPE), b.y_query.to(DTYPE)
+    )
 
 
 class Spec:
@@ -84,7 +90,9 @@ def hand_meta_objective(forward, spec, flat, batch, lr, steps) -> float:
     """1/T Σᵢ L_query(θ'ᵢ), evaluated without any graph."""
     total = 0.0
     for i in range(batch.num_tasks):
-        theta, _ = hand_adapt(forward, spec, flat, batch.x_support[i], batch.y_support[i], lr, steps)
+        theta, _ = hand_adapt(
+            forward, spec, flat, batch.x_support[i], batch.y_support[i], lr, steps
+        )
         with torch.no_grad():
             total += mse(forward(spec.unflatten(theta), batch.x_query[i]), batch.y_query[i]).item()
     return total / batch.num_tasks
@@ -100,7 +108,9 @@ def central_differences(f, x: Tensor, coords=None) -> Tensor:
     return torch.tensor(out, dtype=DTYPE)
 
 
-def library_meta_grad(model, batch, *, inner_lr=ALPHA, steps=1, first_order=False, path="vmap", buffers=None):
+def library_meta_grad(
+    model, batch, *, inner_lr=ALPHA, steps=1, first_order=False, path="vmap", buffers=None
+):
     params = dict(model.named_parameters())
     result = meta_loss(
         model, params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps,
@@ -272,7 +282,9 @@ def test_zero_steps_is_the_plain_multitask_gradient(path, first_order):
     torch.testing.assert_close(result.loss, plain.mean().detach(), rtol=1e-12, atol=0)
     torch.testing.assert_close(result.query_losses, plain.detach(), rtol=1e-12, atol=0)
     assert result.support_losses.shape == (5, 0)
-    torch.testing.assert_close(grad, torch.cat([g.reshape(-1) for g in plain_grads]), rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(
+        grad, torch.cat([g.reshape(-1) for g in plain_grads]), rtol=1e-12, atol=1e-15
+    )
 
 
 # ----------------------------------------------------------------------------- 5. adapt
@@ -296,7 +308,9 @@ def test_adapt_matches_hand_sgd(first_order):
     assert losses.shape == (steps,)
     assert not losses.requires_grad
     torch.testing.assert_close(losses, torch.stack(hand_losses), rtol=1e-12, atol=0)
-    torch.testing.assert_close(spec.flatten(theta_prime).detach(), hand_theta, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(
+        spec.flatten(theta_prime).detach(), hand_theta, rtol=1e-12, atol=1e-15
+    )
     assert not torch.allclose(hand_theta, flat)  # the steps did move θ
     # each loss is L_support at the intermediate θ before that step, recomputed by hand
     theta = flat
@@ -437,7 +451,9 @@ def one_thread():
 def test_meta_training_reduces_sinusoid_loss(one_thread):
     torch.manual_seed(22)
     tasks = SinusoidTasks()
-    maml = MAML(MLP((1, 40, 40, 1)), F.mse_loss, MAMLConfig(inner_lr=0.01, outer_lr=3e-3, path="vmap"))
+    maml = MAML(
+        MLP((1, 40, 40, 1)), F.mse_loss, MAMLConfig(inner_lr=0.01, outer_lr=3e-3, path="vmap")
+    )
     optimizer = maml.make_optimizer()
     generator = torch.Generator().manual_seed(23)
     eval_batch = tasks.sample(25, 10, 10, generator=torch.Generator().manual_seed(24))
@@ -464,8 +480,11 @@ def test_cuda_matches_cpu(path):
     batch = sinusoid_batch(4, seed=26)
     cpu_result, cpu_grad = library_meta_grad(model, batch, steps=2, path=path)
     gpu_model = copy.deepcopy(model).cuda()
-    gpu_result, gpu_grad = library_meta_grad(gpu_model, batch, steps=2, path=path)  # batch moves to θ's device
+    # the CPU batch moves to θ's device inside meta_loss
+    gpu_result, gpu_grad = library_meta_grad(gpu_model, batch, steps=2, path=path)
     assert gpu_result.loss.device.type == "cuda"
     torch.testing.assert_close(gpu_result.loss.cpu(), cpu_result.loss, rtol=1e-9, atol=1e-12)
-    torch.testing.assert_close(gpu_result.support_losses.cpu(), cpu_result.support_losses, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(
+        gpu_result.support_losses.cpu(), cpu_result.support_losses, rtol=1e-9, atol=1e-12
+    )
     torch.testing.assert_close(gpu_grad.cpu(), cpu_grad, rtol=1e-9, atol=1e-12)
