@@ -30,6 +30,7 @@ from mamllib.train import load_learner
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = {
     "MAML": ROOT / "checkpoints" / "sinusoid_maml.pt",
+    "MAML (first-order)": ROOT / "checkpoints" / "sinusoid_maml_fo.pt",
     "pre-trained": ROOT / "checkpoints" / "sinusoid_pretrain.pt",
 }
 # Appendix, Table 2 of Finn et al. (2017): K = 5 test MSE after 1, 5 and 10 gradient steps.
@@ -43,7 +44,7 @@ QUERY_POINTS = 100
 
 
 def load_sinusoid_learners(device: str | torch.device = "cpu") -> dict[str, MAML]:
-    """The shipped MAML and pre-trained networks, by label."""
+    """The shipped second- and first-order MAML and pre-trained networks, by label."""
     return {
         label: load_learner(path, map_location=device)[0] for label, path in CHECKPOINTS.items()
     }

@@ -8,6 +8,7 @@ chosen α, β, steps and order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import ipywidgets as W
@@ -20,6 +21,10 @@ from mamllib.plots import color_for, plot_curves, plot_fit
 from mamllib.reproduce import QUERY_POINTS
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import SinusoidConfig, fit
+
+
+def _fmt(mse: float) -> str:
+    return f"{mse:.3f}" if math.isfinite(mse) else "diverged (α too large)"
 
 
 @dataclass
@@ -142,7 +147,7 @@ class SinusoidDashboard:
             plt.show()
         rows = "".join(
             f"<tr><td style='color:{color_for(label) or 'black'}'>{label}</td>"
-            f"<td>{mse[0]:.3f}</td><td>{mse[-1]:.3f}</td></tr>"
+            f"<td>{_fmt(mse[0])}</td><td>{_fmt(mse[-1])}</td></tr>"
             for label, mse in view.mse.items()
         )
         self.status.value = (

@@ -1,0 +1,535 @@
+"""Training loop, checkpoints, resume, the CLI, the pre-training baseline and evaluation.
+
+References are independent of the code under test where it matters: resume is checked
+against an uninterrupted run (bit for bit), the pre-training objective against a
+hand-written pooled MSE with the model called directly, the adaptation curve against
+SGD steps written out with ``torch.autograd.grad`` on a fresh copy of the model, and
+the confidence interval against numpy.
+
+Everything runs on the CPU with small configs; files go under pytest's ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mamllib import MLP, SinusoidTasks, TaskBatch
+from mamllib.baselines import multitask_loss
+from mamllib.checkpoints import (
+    FORMAT,
+    FORMAT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    load_state_strict,
+    save_checkpoint,
+)
+from mamllib.evaluate import adaptation_curve, mean_ci95
+from mamllib.train import (
+    SinusoidConfig,
+    build_sinusoid_learner,
+    fit,
+    load_learner,
+    main,
+    parse_args,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "sinusoid-mlp"
+
+
+def small_config(**overrides) -> SinusoidConfig:
+    base = dict(
+        iterations=60,
+        eval_every=20,
+        checkpoint_every=20,
+        eval_tasks=20,
+        meta_batch_size=5,
+        device="cpu",
+    )
+    base.update(overrides)
+    return SinusoidConfig(**base)
+
+
+def assert_same_state(a, b, where: str = "state") -> None:
+    """Recursive exact equality of nested dicts/lists of tensors and plain values."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor), f"{where}: tensor vs {type(b).__name__}"
+        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype}{tuple(a.shape)} vs {b.dtype}{tuple(b.shape)}"
+        assert torch.equal(a, b), f"{where}: tensors differ (max abs diff {(a.double() - b.double()).abs().max().item()})"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict), f"{where}: dict vs {type(b).__name__}"
+        assert set(a) == set(b), f"{where}: keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: {a!r} vs {b!r}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+def learner_state(result) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in result.experiment.learner.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short fit with a checkpoint, shared by the read-only checkpoint tests."""
+    out = tmp_path_factory.mktemp("trained") / "run.pt"
+    config = small_config()
+    result = fit("sinusoid", config, out, progress=False)
+    return config, result, out
+
+
+# ----------------------------------------------------------------------------- 1. resume after SIGKILL
+
+N_ITER, EVERY = 240, 40
+
+
+def _train_cmd(out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "mamllib.train", "sinusoid",
+        "--out", str(out),
+        "--iterations", str(N_ITER),
+        "--checkpoint-every", str(EVERY),
+        "--eval-every", str(EVERY),
+        "--eval-tasks", "20",
+        "--no-progress",
+        "--device", "cpu",
+        *extra,
+    ]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"
+    env["MKL_NUM_THREADS"] = "1"
+    return env
+
+
+def _run_to_end(cmd: list[str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    killed_dir, ref_dir = tmp_path / "killed", tmp_path / "reference"
+    killed_dir.mkdir()
+    out, ref = killed_dir / "run.pt", ref_dir / "run.pt"
+
+    proc = subprocess.Popen(
+        _train_cmd(out), cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    seen, last_stamp = None, None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                stamp = (out.stat().st_ino, out.stat().st_mtime_ns)
+            except FileNotFoundError:
+                stamp = None
+            if stamp is not None and stamp != last_stamp:
+                last_stamp = stamp
+                # Every read while the run is writing must see a complete checkpoint.
+                seen = load_checkpoint(out, expect_model=MODEL)["iteration"]
+                if seen >= 2 * EVERY:
+                    break
+            time.sleep(0.05)
+        finished_early = proc.poll() is not None
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, stderr = proc.communicate(timeout=30)
+    assert not finished_early, (
+        f"training ended (rc {proc.returncode}) before it could be killed; last seen iteration "
+        f"{seen}; stderr:\n{stderr.decode(errors='replace')}"
+    )
+    assert seen is not None and seen >= 2 * EVERY, f"no checkpoint at >= {2 * EVERY} within 60 s (seen {seen})"
+    assert proc.returncode == -signal.SIGKILL
+
+    # Atomicity: the target is a complete checkpoint; anything else is a leftover temp file.
+    at_kill = load_checkpoint(out, expect_model=MODEL)
+    killed_at = at_kill["iteration"]
+    assert 2 * EVERY <= killed_at < N_ITER, f"kill at iteration {killed_at} is not mid-run"
+    assert killed_at % EVERY == 0
+    assert [h["iteration"] for h in at_kill["history"]] == list(range(EVERY, killed_at + 1, EVERY))
+    for name in os.listdir(killed_dir):
+        if name != out.name:
+            assert re.fullmatch(rf"\.{re.escape(out.name)}\..+\.tmp", name), f"stray file {name!r}"
+
+    resumed = _run_to_end(_train_cmd(out, "--resume"))
+    assert f"done: {N_ITER} iterations" in resumed.stdout
+    _run_to_end(_train_cmd(ref))
+
+    a = load_checkpoint(out, expect_model=MODEL)
+    b = load_checkpoint(ref, expect_model=MODEL)
+    assert a["iteration"] == b["iteration"] == N_ITER
+    assert a["config"] == b["config"]
+    assert_same_state(a["state"]["learner"], b["state"]["learner"], "learner")
+    assert_same_state(a["state"]["optimizer"], b["state"]["optimizer"], "optimizer")
+    assert_same_state(a["state"]["generator"], b["state"]["generator"], "generator")
+    assert a["history"] == b["history"]
+    assert len(a["history"]) == N_ITER // EVERY
+    # The resumed run kept the killed run's records and only appended to them.
+    assert a["history"][: len(at_kill["history"])] == at_kill["history"]
+    assert a["provenance"]["command"].startswith("python -m mamllib.train sinusoid")
+    assert "--resume" in a["provenance"]["command"]
+
+
+# ----------------------------------------------------------------------------- 2-3. resume via fit()
+
+
+def test_fit_resume_in_two_parts_equals_one_fit(tmp_path):
+    out = tmp_path / "parts.pt"
+    config80 = small_config(iterations=80)
+    first = fit("sinusoid", replace(config80, iterations=40), out, progress=False)
+    assert load_checkpoint(out)["iteration"] == 40
+    second = fit("sinusoid", config80, out, resume=True, progress=False)
+    whole = fit("sinusoid", config80, tmp_path / "whole.pt", progress=False)
+
+    assert_same_state(learner_state(second), learner_state(whole), "learner")
+    assert_same_state(
+        second.experiment.optimizer.state_dict(), whole.experiment.optimizer.state_dict(), "optimizer"
+    )
+    assert second.history == whole.history
+    assert [h["iteration"] for h in whole.history] == [20, 40, 60, 80]
+    # The second part really continued: its weights moved away from the 40-iteration ones.
+    assert any(not torch.equal(a, b) for a, b in zip(learner_state(first).values(), learner_state(second).values()))
+    assert_same_state(load_checkpoint(out)["state"]["learner"], learner_state(whole), "checkpoint")
+
+
+def test_resume_with_other_config_names_the_field(tmp_path):
+    out = tmp_path / "run.pt"
+    fit("sinusoid", small_config(iterations=40), out, progress=False)
+    before = out.read_bytes()
+    with pytest.raises(CheckpointError, match=r"inner_lr \(saved 0\.01, requested 0\.02\)") as info:
+        fit("sinusoid", small_config(iterations=80, inner_lr=0.02), out, resume=True, progress=False)
+    assert "outer_lr" not in str(info.value) and "iterations" not in str(info.value)
+    with pytest.raises(CheckpointError, match=r"hidden") as info:
+        fit("sinusoid", small_config(iterations=80, hidden=(20, 20)), out, resume=True, progress=False)
+    assert out.read_bytes() == before  # a refused resume leaves the checkpoint alone
+
+
+def test_resume_to_fewer_iterations_than_done_raises(tmp_path):
+    out = tmp_path / "run.pt"
+    fit("sinusoid", small_config(iterations=40), out, progress=False)
+    with pytest.raises(ValueError, match=r"already at iteration 40.*iterations=20") as info:
+        fit("sinusoid", small_config(iterations=20), out, resume=True, progress=False)
+    assert not isinstance(info.value, CheckpointError)
+    assert load_checkpoint(out)["iteration"] == 40
+
+
+def test_resume_without_path_raises():
+    with pytest.raises(ValueError, match="resume=True needs"):
+        fit("sinusoid", small_config(), None, resume=True, progress=False)
+
+
+# ----------------------------------------------------------------------------- 4. contents
+
+
+def test_checkpoint_contents(trained):
+    config, result, out = trained
+    ckpt = load_checkpoint(out, expect_model=MODEL)
+    assert ckpt["format"] == FORMAT and ckpt["format_version"] == FORMAT_VERSION
+    assert ckpt["model"] == MODEL and ckpt["experiment"] == "sinusoid"
+    assert ckpt["config"] == asdict(config)
+    assert ckpt["iteration"] == config.iterations
+    assert ckpt["wall_time_s"] > 0
+
+    history = ckpt["history"]
+    assert [h["iteration"] for h in history] == [20, 40, 60]
+    assert history == result.history
+    for h in history:
+        assert len(h["val_mse"]) == config.eval_steps + 1
+        assert all(math.isfinite(v) and v >= 0 for v in h["val_mse"])
+        assert math.isfinite(h["train_loss"])
+
+    prov = ckpt["provenance"]
+    assert prov["torch"] == str(torch.__version__)
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", prov["git_commit"]), prov["git_commit"]
+    assert prov["hardware"].startswith("CPU ")
+    assert isinstance(prov["command"], str)  # its exact form is checked in the CLI run above
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", prov["date"]), prov["date"]
+
+    learner, loaded = load_learner(out)
+    assert loaded["iteration"] == config.iterations
+    assert not learner.training
+    assert_same_state(learner.state_dict(), learner_state(result), "load_learner")
+    x = torch.linspace(-5, 5, 11).unsqueeze(-1)
+    assert torch.equal(learner(x), result.experiment.learner(x))
+
+
+# ----------------------------------------------------------------------------- 5. load errors
+
+
+def test_load_checkpoint_errors(trained, tmp_path):
+    _, _, good = trained
+
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path)  # a folder is not a checkpoint file either
+
+    noise = tmp_path / "noise.pt"
+    noise.write_bytes(random.Random(0).randbytes(4096))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(noise)
+
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError):
+        load_checkpoint(truncated)
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state": {"w": torch.zeros(2)}, "model": MODEL}, foreign)
+    with pytest.raises(CheckpointError, match="not a mamllib checkpoint"):
+        load_checkpoint(foreign)
+    not_a_dict = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), not_a_dict)
+    with pytest.raises(CheckpointError, match="not a mamllib checkpoint"):
+        load_checkpoint(not_a_dict)
+
+    future = tmp_path / "future.pt"
+    torch.save({"format": FORMAT, "format_version": 999, "model": MODEL, "state": {}}, future)
+    with pytest.raises(CheckpointError, match="999") as info:
+        load_checkpoint(future)
+    assert "version" in str(info.value)
+
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(good, expect_model="omniglot-cnn")
+    assert MODEL in str(info.value) and "omniglot-cnn" in str(info.value)
+
+
+def test_load_state_strict_lists_shape_mismatches(trained):
+    _, _, good = trained
+    state = load_checkpoint(good)["state"]["learner"]
+    other = build_sinusoid_learner(small_config(hidden=(20, 20)))
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    with pytest.raises(CheckpointError, match="shape mismatches") as info:
+        load_state_strict(other, state, "ckpt-source")
+    message = str(info.value)
+    assert "ckpt-source" in message
+    assert "model.0.weight: checkpoint (40, 1) vs model (20, 1)" in message
+    assert "model.2.weight: checkpoint (40, 40) vs model (20, 20)" in message
+    assert_same_state(other.state_dict(), before, "untouched")  # nothing half-loaded
+
+    deeper = build_sinusoid_learner(small_config(hidden=(40, 40, 40)))
+    with pytest.raises(CheckpointError, match=r"missing \['model\.6\.bias', 'model\.6\.weight'\]"):
+        load_state_strict(deeper, state, "ckpt-source")
+
+    same = build_sinusoid_learner(small_config())
+    load_state_strict(same, state, "ckpt-source")
+    assert_same_state(same.state_dict(), state, "loaded")
+
+
+# ----------------------------------------------------------------------------- 6. atomic save
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_save_checkpoint_is_atomic(tmp_path, monkeypatch, error):
+    path = tmp_path / "ckpt.pt"
+    good = {"model": MODEL, "state": {"w": torch.arange(5.0)}, "iteration": 1}
+    save_checkpoint(path, good)
+    before = path.read_bytes()
+    assert (path.stat().st_mode & 0o777) == 0o644
+
+    real_save = torch.save
+
+    def failing_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise error
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(type(error)):
+        save_checkpoint(path, {"model": MODEL, "state": {"w": torch.zeros(5)}, "iteration": 2})
+    monkeypatch.setattr(torch, "save", real_save)
+
+    assert path.read_bytes() == before
+    loaded = load_checkpoint(path, expect_model=MODEL)
+    assert loaded["iteration"] == 1 and torch.equal(loaded["state"]["w"], torch.arange(5.0))
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]
+
+
+def test_save_checkpoint_needs_model_and_state(tmp_path):
+    with pytest.raises(ValueError, match="'state'"):
+        save_checkpoint(tmp_path / "x.pt", {"model": MODEL})
+    assert os.listdir(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- 7. CLI
+
+
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--inner-lr", "-1"], "-1.0"),
+        (["--outer-lr", "0"], "outer_lr"),
+        (["--method", "foo"], "'foo'"),
+        (["--path", "bar"], "'bar'"),
+        (["--iterations", "0"], "iterations"),
+        (["--iterations", "ten"], "'ten'"),
+    ],
+)
+def test_parse_args_rejects_bad_values(capsys, flags, needle, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        parse_args(["sinusoid", "--out", str(tmp_path / "x.pt"), *flags])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and needle in err, err
+
+
+def test_parse_args_builds_config(tmp_path):
+    name, config, args = parse_args(
+        ["sinusoid", "--out", str(tmp_path / "x.pt"), "--hidden", "8", "8", "--first-order",
+         "--inner-lr", "0.05", "--method", "pretrain"]
+    )  # fmt: skip
+    assert name == "sinusoid" and args.out == tmp_path / "x.pt" and not args.resume
+    assert config == SinusoidConfig(hidden=(8, 8), first_order=True, inner_lr=0.05, method="pretrain")
+
+
+def test_main_tiny_run(tmp_path, capsys):
+    out = tmp_path / "sub" / "tiny.pt"
+    rc = main(
+        ["sinusoid", "--out", str(out), "--iterations", "10", "--eval-every", "5",
+         "--checkpoint-every", "5", "--eval-tasks", "4", "--meta-batch-size", "2",
+         "--hidden", "8", "8", "--no-progress", "--device", "cpu"]
+    )  # fmt: skip
+    assert rc == 0
+    stdout = capsys.readouterr().out
+    assert "done: 10 iterations" in stdout and str(out) in stdout
+    ckpt = load_checkpoint(out, expect_model=MODEL)
+    assert ckpt["iteration"] == 10 and ckpt["config"]["hidden"] == (8, 8)
+    assert len(ckpt["history"]) == 2
+
+
+def test_divergence_raises_and_keeps_last_good_checkpoint(tmp_path):
+    out = tmp_path / "diverge.pt"
+    config = small_config(outer_lr=1e10, iterations=20, checkpoint_every=1, eval_every=20, eval_tasks=4)
+    with pytest.raises(FloatingPointError, match=r"diverged at iteration (\d+)") as info:
+        fit("sinusoid", config, out, progress=False)
+    diverged_at = int(re.search(r"iteration (\d+)", str(info.value)).group(1))
+    assert 1 <= diverged_at <= 20
+    if diverged_at > 1:
+        ckpt = load_checkpoint(out)
+        assert ckpt["iteration"] == diverged_at - 1
+        assert all(torch.isfinite(v).all() for v in ckpt["state"]["learner"].values())
+    else:
+        assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- 8. pre-training
+
+
+def test_multitask_loss_is_pooled_mse():
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8, 1)).double()
+    b = SinusoidTasks().sample(4, 3, 9, generator=torch.Generator().manual_seed(1))
+    batch = TaskBatch(*(t.double() for t in (b.x_support, b.y_support, b.x_query, b.y_query)))
+    params = dict(model.named_parameters())
+
+    squared, count = 0.0, 0
+    with torch.no_grad():
+        for i in range(batch.num_tasks):
+            for x, y in ((batch.x_support[i], batch.y_support[i]), (batch.x_query[i], batch.y_query[i])):
+                squared += ((model(x) - y) ** 2).sum().item()
+                count += y.numel()
+    expected = squared / count
+    assert count == 4 * (3 + 9)
+
+    got = multitask_loss(model, params, batch, F.mse_loss)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+    # Also a function of the params passed, not the model's own weights.
+    shifted = {k: v + 0.1 for k, v in params.items()}
+    assert multitask_loss(model, shifted, batch, F.mse_loss).item() != pytest.approx(expected, rel=1e-6)
+    # And differentiable w.r.t. them.
+    got.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_pretrain_fit_lowers_multitask_loss():
+    config = small_config(method="pretrain", iterations=150, outer_lr=1e-2, eval_every=150, checkpoint_every=150)
+    torch.manual_seed(config.seed)
+    initial = build_sinusoid_learner(config)
+    batch = SinusoidTasks().sample(50, 10, 10, generator=torch.Generator().manual_seed(123))
+    result = fit("sinusoid", config, None, progress=False)
+    trained_learner = result.experiment.learner
+    # Same seed -> same initial weights as the run started from.
+    with torch.no_grad():
+        before = multitask_loss(initial.model, initial.params, batch, F.mse_loss).item()
+        after = multitask_loss(trained_learner.model, trained_learner.params, batch, F.mse_loss).item()
+    assert after < 0.9 * before, (before, after)
+
+
+# ----------------------------------------------------------------------------- 9. evaluation
+
+
+def test_adaptation_curve_matches_hand_written_sgd():
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8, 1)).double()
+    b = SinusoidTasks().sample(3, 5, 7, generator=torch.Generator().manual_seed(2))
+    batch = TaskBatch(*(t.double() for t in (b.x_support, b.y_support, b.x_query, b.y_query)))
+    alpha, steps = 0.05, 3
+
+    curve = adaptation_curve(
+        model, dict(model.named_parameters()), batch, F.mse_loss, inner_lr=alpha, steps=steps
+    )
+    assert curve.shape == (3, steps + 1)
+
+    for i in range(batch.num_tasks):
+        xs, ys, xq, yq = batch.x_support[i], batch.y_support[i], batch.x_query[i], batch.y_query[i]
+        fresh = copy.deepcopy(model)
+        expected = []
+        for k in range(steps + 1):
+            with torch.no_grad():
+                expected.append(F.mse_loss(fresh(xq), yq).item())
+            if k == steps:
+                break
+            weights = list(fresh.parameters())
+            grads = torch.autograd.grad(F.mse_loss(fresh(xs), ys), weights)
+            with torch.no_grad():
+                for w, g in zip(weights, grads):
+                    w -= alpha * g
+        torch.testing.assert_close(curve[i], torch.tensor(expected, dtype=curve.dtype), rtol=1e-10, atol=1e-12)
+    # The curve actually changes with adaptation (column k is not column 0 repeated).
+    assert not torch.allclose(curve[:, 0], curve[:, 1])
+
+
+def test_mean_ci95_matches_numpy():
+    values = torch.randn(17, 4, generator=torch.Generator().manual_seed(3)) * 2 + 1
+    mean, ci = mean_ci95(values, dim=0)
+    arr = values.double().numpy()
+    np.testing.assert_allclose(mean.numpy(), arr.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(ci.numpy(), 1.96 * arr.std(axis=0, ddof=1) / np.sqrt(17), rtol=1e-12)
+
+    mean1, ci1 = mean_ci95(values, dim=1)
+    np.testing.assert_allclose(ci1.numpy(), 1.96 * arr.std(axis=1, ddof=1) / np.sqrt(4), rtol=1e-12)
+    np.testing.assert_allclose(mean1.numpy(), arr.mean(axis=1), rtol=1e-12)
+
+    two = torch.tensor([1.0, 3.0])
+    m, c = mean_ci95(two)
+    assert m.item() == pytest.approx(2.0) and c.item() == pytest.approx(1.96 * math.sqrt(2) / math.sqrt(2))
+
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_ci95(torch.tensor([1.0]))
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_ci95(torch.zeros(5, 1), dim=1)
