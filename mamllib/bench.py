@@ -1,0 +1,540 @@
+"""Meta-iterations per second of the ``vmap`` path against the per-task ``loop`` path.
+
+Command line::
+
+    python -m mamllib.bench                       # every workload, on CUDA when available
+    python -m mamllib.bench --device cpu --workloads W1,W2 --threads 2 --json bench.json
+    python -m mamllib.bench --quick               # a few iterations: a smoke test
+
+Each workload runs the paper's shapes on random data (no data set needed). For each
+workload the two paths must first agree on the meta-gradient of one fixed batch at the
+same θ (float32, ``rtol=1e-4, atol=1e-6``); a workload whose paths disagree is reported
+as an error and the command exits non-zero. Then each (workload, path) is measured in a
+fresh child process, so that one measurement's memory and allocator state cannot leak
+into the next: a meta-iteration (zero_grad, ``meta_loss``, backward, Adam step) is run a
+few times to warm up, then ``repeats`` blocks of ``iters`` iterations are timed and the
+median rate is reported.
+
+Peak memory is what a meta-iteration needs above what the process held right before
+the timed section (after warm-up, so one-time costs are left out: Adam's state, lazily
+initialised kernels, and the pages of library code that the first iteration touches,
+which are ~10 MB of resident memory for the sinusoid MLP). On CUDA it is
+``torch.cuda.max_memory_allocated`` minus ``memory_allocated``, both exact tensor bytes.
+On the CPU it is the child's ``ru_maxrss`` minus its resident set size (RSS) before the
+timed section; the warm-up runs the same iterations, so its peak is the same peak. This
+can undercount if the C allocator keeps pages of the warm-up's peak resident, and is
+only good to about a megabyte. The absolute figures are in the JSON as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mamllib.maml import LossFn, meta_loss, named_buffers, named_params
+from mamllib.models import MLP
+from mamllib.tasks.base import TaskBatch
+from mamllib.tasks.sinusoid import SinusoidTasks
+from mamllib.train import resolve_device
+
+BENCH_PATHS = ("vmap", "loop")
+SEED = 0
+GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-6
+DEFAULTS = {"warmup": 3, "iters": 20, "repeats": 5}
+QUICK = {"warmup": 1, "iters": 3, "repeats": 2}
+
+
+# ----------------------------------------------------------------------------- workloads
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmarked meta-training configuration.
+
+    Attributes:
+        name: short name used by ``--workloads`` (e.g. ``"W1"``).
+        description: one line for the report.
+        build_model: returns a fresh model (called after seeding, so θ is fixed).
+        make_batch: ``make_batch(meta_batch_size, generator) -> TaskBatch`` of random
+            data with the paper's shapes, on the CPU.
+        loss_fn: ``loss_fn(prediction, target) -> scalar``.
+        inner_lr: α.
+        steps: inner updates per task.
+        first_order: first-order MAML (drop the Hessian term).
+        meta_batch_size: tasks per meta-update.
+        outer_lr: β, Adam's learning rate.
+    """
+
+    name: str
+    description: str
+    build_model: Callable[[], nn.Module]
+    make_batch: Callable[[int, torch.Generator], TaskBatch]
+    loss_fn: LossFn
+    inner_lr: float
+    steps: int
+    first_order: bool
+    meta_batch_size: int
+    outer_lr: float = 1e-3
+
+
+def _sinusoid_mlp() -> nn.Module:
+    return MLP((1, 40, 40, 1))
+
+
+def _sinusoid_batch(meta_batch_size: int, generator: torch.Generator) -> TaskBatch:
+    return SinusoidTasks().sample(meta_batch_size, 10, 10, generator=generator)
+
+
+W1 = Workload(
+    name="W1",
+    description="sinusoid MLP 1-40-40-1, K=10+10, 25 tasks, 1 inner step, second-order",
+    build_model=_sinusoid_mlp,
+    make_batch=_sinusoid_batch,
+    loss_fn=F.mse_loss,
+    inner_lr=0.01,
+    steps=1,
+    first_order=False,
+    meta_batch_size=25,
+)
+
+WORKLOADS: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        W1,
+        dataclasses.replace(
+            W1,
+            name="W1-FO",
+            description=W1.description.replace("second-order", "first-order"),
+            first_order=True,
+        ),
+        dataclasses.replace(
+            W1,
+            name="W2",
+            description=W1.description.replace("1 inner step", "5 inner steps"),
+            steps=5,
+        ),
+    )
+}
+
+
+def parse_workloads(spec: str) -> list[Workload]:
+    """``"W1,W2"`` -> the workloads, in that order; unknown names raise ``ValueError``."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown workload(s) {unknown or [spec]}; valid names: {', '.join(WORKLOADS)}"
+        )
+    return [WORKLOADS[n] for n in dict.fromkeys(names)]
+
+
+@dataclass
+class Setup:
+    """What one measurement needs: the seeded model, a fixed batch and Adam over θ."""
+
+    model: nn.Module
+    batch: TaskBatch
+    optimizer: torch.optim.Optimizer
+
+
+def build(workload: Workload, device: torch.device) -> Setup:
+    torch.manual_seed(SEED)
+    model = workload.build_model().to(device)
+    batch = workload.make_batch(workload.meta_batch_size, torch.Generator().manual_seed(SEED)).to(
+        device
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=workload.outer_lr)
+    return Setup(model, batch, optimizer)
+
+
+def _objective(workload: Workload, setup: Setup, path: str) -> Tensor:
+    return meta_loss(
+        setup.model,
+        named_params(setup.model),
+        setup.batch,
+        workload.loss_fn,
+        inner_lr=workload.inner_lr,
+        steps=workload.steps,
+        first_order=workload.first_order,
+        path=path,
+        buffers=named_buffers(setup.model),
+    ).loss
+
+
+def meta_iteration(workload: Workload, setup: Setup, path: str) -> None:
+    """What is timed: one meta-update on the fixed batch."""
+    setup.optimizer.zero_grad(set_to_none=True)
+    _objective(workload, setup, path).backward()
+    setup.optimizer.step()
+
+
+# ----------------------------------------------------------------------------- gradient check
+
+
+@contextmanager
+def _no_tf32():
+    """TF32 matmuls/convolutions (cuDNN's default for convolutions) round to ~1e-3,
+    which would make the paths disagree for reasons that have nothing to do with MAML."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def check_gradients(workload: Workload, device: torch.device) -> tuple[bool, float]:
+    """Do ``vmap`` and ``loop`` give the same meta-gradient at the same θ on the same batch?
+
+    Returns:
+        ``torch.allclose`` of the flattened gradients (``rtol=1e-4, atol=1e-6``) and
+        the largest absolute difference.
+    """
+    setup = build(workload, device)
+    params = list(setup.model.parameters())
+    with _no_tf32():
+        grads = {
+            path: torch.cat(
+                [
+                    g.reshape(-1)
+                    for g in torch.autograd.grad(_objective(workload, setup, path), params)
+                ]
+            )
+            for path in BENCH_PATHS
+        }
+    vmap_grad, loop_grad = grads["vmap"], grads["loop"]
+    match = bool(torch.allclose(vmap_grad, loop_grad, rtol=GRAD_RTOL, atol=GRAD_ATOL))
+    return match, (vmap_grad - loop_grad).abs().max().item()
+
+
+# ----------------------------------------------------------------------------- one measurement
+
+
+def _current_rss_bytes() -> int | None:
+    """Resident set size now (Linux ``/proc``); ``None`` where that is not available."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _max_rss_bytes() -> int:
+    # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def measure(
+    workload: Workload, path: str, device: torch.device, *, warmup: int, iters: int, repeats: int
+) -> dict[str, Any]:
+    """Time ``repeats`` blocks of ``iters`` meta-iterations; peak memory of the timed section.
+
+    Meant to run in a fresh process (``--_child``): on the CPU ``ru_maxrss`` is a
+    process-wide high-water mark.
+    """
+    setup = build(workload, device)
+    cuda = device.type == "cuda"
+    for _ in range(warmup):
+        meta_iteration(workload, setup, path)
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        baseline = torch.cuda.memory_allocated(device)
+    else:
+        baseline = _current_rss_bytes()
+    block_seconds = []
+    for _ in range(repeats):
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize(device)
+            start.record()
+            for _ in range(iters):
+                meta_iteration(workload, setup, path)
+            end.record()
+            end.synchronize()
+            block_seconds.append(start.elapsed_time(end) / 1e3)
+        else:
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                meta_iteration(workload, setup, path)
+            block_seconds.append(time.perf_counter() - t0)
+
+    peak_total = torch.cuda.max_memory_allocated(device) if cuda else _max_rss_bytes()
+    rates = [iters / s for s in block_seconds]
+    iters_per_s = statistics.median(rates)
+    return {
+        "workload": workload.name,
+        "path": path,
+        "iters_per_s": iters_per_s,
+        "ms_per_iter": 1e3 / iters_per_s,
+        "block_seconds": block_seconds,
+        # RSS and ru_maxrss are sampled differently by the kernel; they can differ by a
+        # fraction of a megabyte either way, hence the clamp.
+        "peak_mb": None if baseline is None else max(peak_total - baseline, 0) / 2**20,
+        "peak_total_mb": peak_total / 2**20,
+        "baseline_mb": None if baseline is None else baseline / 2**20,
+        "peak_measure": "cuda.max_memory_allocated" if cuda else "ru_maxrss",
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def _run_child(
+    workload: Workload,
+    path: str,
+    device: torch.device,
+    settings: dict[str, int],
+    threads: int | None,
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "mamllib.bench",
+        "--_child",
+        workload.name,
+        path,
+        "--device",
+        str(device),
+    ]
+    for key, value in settings.items():
+        cmd += [f"--{key}", str(value)]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"measurement of {workload.name}/{path} failed: {tail}")
+    return json.loads(lines[-1])
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as f:
+                name = next(
+                    line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+                )
+        except (OSError, StopIteration):
+            pass
+    return {
+        "device": str(device),
+        "device_name": name,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _fmt_peak(row: dict[str, Any]) -> str:
+    # RSS differences below a megabyte are noise (see the module docstring).
+    if row.get("peak_measure") == "ru_maxrss" and row["peak_mb"] is not None and row["peak_mb"] < 1:
+        return "<1"
+    return _fmt(row.get("peak_mb"), ".1f")
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    header = [
+        "workload",
+        "path",
+        "iters/s",
+        "ms/iter",
+        "peak MB",
+        "speed-up vs loop",
+        "grads match (max |Δ|)",
+    ]
+    body = []
+    for r in rows:
+        match = f"{'yes' if r['grads_match'] else 'NO'} ({r['grad_max_abs_diff']:.1e})"
+        if r.get("error"):
+            match += f"  ERROR: {r['error']}"
+        speedup = r.get("speedup_vs_loop")
+        body.append(
+            [
+                r["workload"],
+                r["path"],
+                _fmt(r.get("iters_per_s"), ".1f"),
+                _fmt(r.get("ms_per_iter"), ".2f"),
+                _fmt_peak(r),
+                "-" if speedup is None else f"{speedup:.2f}x",
+                match,
+            ]
+        )
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header) - 1)]
+
+    def line(cells: list[str]) -> str:
+        return " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " | " + cells[-1]
+
+    rule = "-+-".join("-" * w for w in widths) + "-+-" + "-" * len(header[-1])
+    return "\n".join([line(header), rule, *(line(row) for row in body)])
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m mamllib.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated names (default: all of {', '.join(WORKLOADS)})",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"few iterations, for a smoke test ({QUICK})"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=_positive_int,
+        default=None,
+        help=f"untimed iterations first, at least one (default: {DEFAULTS['warmup']})",
+    )
+    parser.add_argument(
+        "--iters",
+        type=_positive_int,
+        default=None,
+        help=f"iterations per timed block (default: {DEFAULTS['iters']})",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=None,
+        help=f"timed blocks; the median is reported (default: {DEFAULTS['repeats']})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch.set_num_threads (default: torch's own choice)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--_child", nargs=2, metavar=("WORKLOAD", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        args.workloads = parse_workloads(args.workloads)
+        args.device = resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args._child:
+        name, path = args._child
+        if name not in WORKLOADS or path not in BENCH_PATHS:
+            parser.error(f"--_child {name} {path}: unknown workload or path")
+    base = QUICK if args.quick else DEFAULTS
+    args.settings = {k: base[k] if getattr(args, k) is None else getattr(args, k) for k in base}
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args._child:
+        name, path = args._child
+        print(json.dumps(measure(WORKLOADS[name], path, args.device, **args.settings)))
+        return 0
+
+    env = environment(args.device)
+    print(
+        f"device: {env['device']} ({env['device_name']}), torch {env['torch']}, "
+        f"{env['torch_threads']} torch threads, {env['cpu_count']} CPUs"
+    )
+    print(
+        f"settings: warm-up of {args.settings['warmup']}, then the median of "
+        f"{args.settings['repeats']} timed blocks of {args.settings['iters']} meta-iterations each"
+    )
+    for w in args.workloads:
+        print(f"  {w.name}: {w.description}")
+    print()
+
+    rows: list[dict[str, Any]] = []
+    ok = True
+    for w in args.workloads:
+        match, diff = check_gradients(w, args.device)
+        check = {"grads_match": match, "grad_max_abs_diff": diff}
+        if not match:
+            ok = False
+            error = f"vmap and loop meta-gradients differ (rtol={GRAD_RTOL}, atol={GRAD_ATOL})"
+            rows += [{"workload": w.name, "path": p, **check, "error": error} for p in BENCH_PATHS]
+            continue
+        measured = {}
+        for p in BENCH_PATHS:
+            try:
+                measured[p] = _run_child(w, p, args.device, args.settings, args.threads)
+            except RuntimeError as exc:
+                ok = False
+                measured[p] = {"workload": w.name, "path": p, "error": str(exc)}
+        loop_rate = measured["loop"].get("iters_per_s")
+        for p in BENCH_PATHS:
+            rate = measured[p].get("iters_per_s")
+            speedup = rate / loop_rate if rate and loop_rate else None
+            rows.append({**measured[p], **check, "speedup_vs_loop": speedup})
+
+    print(format_table(rows))
+    how = (
+        "torch.cuda.max_memory_allocated minus memory_allocated"
+        if args.device.type == "cuda"
+        else "ru_maxrss of a fresh process minus its RSS, to ~1 MB"
+    )
+    print(f"\npeak MB: memory above what the process held before the timed section ({how}).")
+    if not ok:
+        print("\nERROR: some workloads were not measured (see the table).", file=sys.stderr)
+    if args.json is not None:
+        report = {
+            "environment": env,
+            "settings": {
+                **args.settings,
+                "threads": args.threads,
+                "seed": SEED,
+                "grad_rtol": GRAD_RTOL,
+                "grad_atol": GRAD_ATOL,
+            },
+            "workloads": {w.name: w.description for w in args.workloads},
+            "results": rows,
+            "ok": ok,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
