@@ -5,14 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from torch import Tensor
 
 
-def check(name: str, mine, reference, rtol: float = 1e-5, atol: float = 1e-6) -> float:
+def check(name: str, mine, reference, rtol: float = 1e-5, atol: float = 1e-6) -> None:
     """Assert that ``mine`` equals ``reference`` (tensors, or dicts of tensors) and say so.
-
-    Returns:
-        The largest absolute difference.
 
     Raises:
         AssertionError: naming the exercise, the mismatching entry and the difference.
@@ -20,7 +16,9 @@ def check(name: str, mine, reference, rtol: float = 1e-5, atol: float = 1e-6) ->
     if isinstance(reference, Mapping):
         if not isinstance(mine, Mapping) or set(mine) != set(reference):
             got = sorted(mine) if isinstance(mine, Mapping) else type(mine).__name__
-            raise AssertionError(f"{name}: expected a dict with keys {sorted(reference)}, got {got}")
+            raise AssertionError(
+                f"{name}: expected a dict with keys {sorted(reference)}, got {got}"
+            )
         pairs = [(f"{name}[{k!r}]", mine[k], reference[k]) for k in reference]
     else:
         pairs = [(name, mine, reference)]
@@ -34,8 +32,3 @@ def check(name: str, mine, reference, rtol: float = 1e-5, atol: float = 1e-6) ->
             raise AssertionError(f"{label}: differs from mamllib by up to {diff:.3g}")
         worst = max(worst, diff)
     print(f"✓ {name}: matches mamllib (max |difference| {worst:.1e})")
-    return worst
-
-
-def as_tensor_dict(params: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in params.items()}

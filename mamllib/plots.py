@@ -41,14 +41,14 @@ def _np(x) -> np.ndarray:
 def plot_sinusoid_tasks(
     amplitude, phase, x_range: tuple[float, float] = (-5, 5), ax: Axes | None = None
 ) -> Axes:
-    """Several tasks 𝒯ᵢ of the sinusoid distribution, and their mean (nearly flat)."""
+    """Several tasks of the sinusoid distribution, and their mean."""
     ax = _ax(ax)
     x = np.linspace(*x_range, 300)
     curves = _np(amplitude)[:, None] * np.sin(x[None, :] + _np(phase)[:, None])
     for y in curves:
         ax.plot(x, y, lw=1, alpha=0.7)
     ax.plot(x, curves.mean(0), color="black", lw=2.5, label="mean over these tasks")
-    ax.set(xlabel="x", ylabel="y", title=f"{len(curves)} tasks 𝒯ᵢ: y = A sin(x + φ)")
+    ax.set(xlabel="x", ylabel="y", title=f"{len(curves)} tasks: y = A sin(x + φ)")
     ax.legend(loc="upper right")
     return ax
 

@@ -50,7 +50,7 @@ def load_sinusoid_learners(device: str | torch.device = "cpu") -> dict[str, MAML
     }
 
 
-def test_tasks(k_shot: int, num_tasks: int, seed: int = TEST_SEED):
+def fresh_tasks(k_shot: int, num_tasks: int, seed: int = TEST_SEED):
     """Fresh tasks: K support points to adapt on, 100 query points to measure the MSE."""
     return SinusoidTasks().sample(
         num_tasks, k_shot, QUERY_POINTS, generator=torch.Generator().manual_seed(seed + k_shot)
@@ -74,7 +74,7 @@ def best_inner_lr(
     The paper fine-tuned its pre-trained baseline with "an automatically tuned step
     size"; this is that tuning, done on tasks disjoint from the test tasks.
     """
-    batch = test_tasks(k_shot, num_tasks, seed=VALIDATION_SEED)
+    batch = fresh_tasks(k_shot, num_tasks, seed=VALIDATION_SEED)
     scores = {
         lr: mse_curve(learner, batch, inner_lr=lr, steps=steps)[:, -1].mean().item()
         for lr in candidates
@@ -106,7 +106,7 @@ def evaluate_sinusoid(
     best = best_inner_lr(learners["pre-trained"], 5, steps, lr_grid, num_tasks)
     results["pretrained_best_inner_lr"] = best
     for k in k_shots:
-        batch = test_tasks(k, num_tasks)
+        batch = fresh_tasks(k, num_tasks)
         runs = {label: (learner, inner_lr) for label, learner in learners.items()}
         runs["pre-trained (best α)"] = (learners["pre-trained"], best)
         results["curves"][str(k)] = {

@@ -69,8 +69,12 @@ def assert_same_state(a, b, where: str = "state") -> None:
     """Recursive exact equality of nested dicts/lists of tensors and plain values."""
     if isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor), f"{where}: tensor vs {type(b).__name__}"
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype}{tuple(a.shape)} vs {b.dtype}{tuple(b.shape)}"
-        assert torch.equal(a, b), f"{where}: tensors differ (max abs diff {(a.double() - b.double()).abs().max().item()})"
+        assert a.dtype == b.dtype and a.shape == b.shape, (
+            f"{where}: {a.dtype}{tuple(a.shape)} vs {b.dtype}{tuple(b.shape)}"
+        )
+        assert torch.equal(a, b), (
+            f"{where}: tensors differ (max abs diff {(a.double() - b.double()).abs().max().item()})"
+        )
     elif isinstance(a, dict):
         assert isinstance(b, dict), f"{where}: dict vs {type(b).__name__}"
         assert set(a) == set(b), f"{where}: keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
@@ -163,7 +167,9 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
         f"training ended (rc {proc.returncode}) before it could be killed; last seen iteration "
         f"{seen}; stderr:\n{stderr.decode(errors='replace')}"
     )
-    assert seen is not None and seen >= 2 * EVERY, f"no checkpoint at >= {2 * EVERY} within 60 s (seen {seen})"
+    assert seen is not None and seen >= 2 * EVERY, (
+        f"no checkpoint at >= {2 * EVERY} within 60 s (seen {seen})"
+    )
     assert proc.returncode == -signal.SIGKILL
 
     # Atomicity: the target is a complete checkpoint; anything else is a leftover temp file.
@@ -208,12 +214,17 @@ def test_fit_resume_in_two_parts_equals_one_fit(tmp_path):
 
     assert_same_state(learner_state(second), learner_state(whole), "learner")
     assert_same_state(
-        second.experiment.optimizer.state_dict(), whole.experiment.optimizer.state_dict(), "optimizer"
+        second.experiment.optimizer.state_dict(),
+        whole.experiment.optimizer.state_dict(),
+        "optimizer",
     )
     assert second.history == whole.history
     assert [h["iteration"] for h in whole.history] == [20, 40, 60, 80]
     # The second part really continued: its weights moved away from the 40-iteration ones.
-    assert any(not torch.equal(a, b) for a, b in zip(learner_state(first).values(), learner_state(second).values()))
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(learner_state(first).values(), learner_state(second).values())
+    )
     assert_same_state(load_checkpoint(out)["state"]["learner"], learner_state(whole), "checkpoint")
 
 
@@ -222,10 +233,18 @@ def test_resume_with_other_config_names_the_field(tmp_path):
     fit("sinusoid", small_config(iterations=40), out, progress=False)
     before = out.read_bytes()
     with pytest.raises(CheckpointError, match=r"inner_lr \(saved 0\.01, requested 0\.02\)") as info:
-        fit("sinusoid", small_config(iterations=80, inner_lr=0.02), out, resume=True, progress=False)
+        fit(
+            "sinusoid", small_config(iterations=80, inner_lr=0.02), out, resume=True, progress=False
+        )
     assert "outer_lr" not in str(info.value) and "iterations" not in str(info.value)
     with pytest.raises(CheckpointError, match=r"hidden") as info:
-        fit("sinusoid", small_config(iterations=80, hidden=(20, 20)), out, resume=True, progress=False)
+        fit(
+            "sinusoid",
+            small_config(iterations=80, hidden=(20, 20)),
+            out,
+            resume=True,
+            progress=False,
+        )
     assert out.read_bytes() == before  # a refused resume leaves the checkpoint alone
 
 
@@ -404,7 +423,9 @@ def test_parse_args_builds_config(tmp_path):
          "--inner-lr", "0.05", "--method", "pretrain"]
     )  # fmt: skip
     assert name == "sinusoid" and args.out == tmp_path / "x.pt" and not args.resume
-    assert config == SinusoidConfig(hidden=(8, 8), first_order=True, inner_lr=0.05, method="pretrain")
+    assert config == SinusoidConfig(
+        hidden=(8, 8), first_order=True, inner_lr=0.05, method="pretrain"
+    )
 
 
 def test_main_tiny_run(tmp_path, capsys):
@@ -424,7 +445,9 @@ def test_main_tiny_run(tmp_path, capsys):
 
 def test_divergence_raises_and_keeps_last_good_checkpoint(tmp_path):
     out = tmp_path / "diverge.pt"
-    config = small_config(outer_lr=1e10, iterations=20, checkpoint_every=1, eval_every=20, eval_tasks=4)
+    config = small_config(
+        outer_lr=1e10, iterations=20, checkpoint_every=1, eval_every=20, eval_tasks=4
+    )
     with pytest.raises(FloatingPointError, match=r"diverged at iteration (\d+)") as info:
         fit("sinusoid", config, out, progress=False)
     diverged_at = int(re.search(r"iteration (\d+)", str(info.value)).group(1))
@@ -450,7 +473,10 @@ def test_multitask_loss_is_pooled_mse():
     squared, count = 0.0, 0
     with torch.no_grad():
         for i in range(batch.num_tasks):
-            for x, y in ((batch.x_support[i], batch.y_support[i]), (batch.x_query[i], batch.y_query[i])):
+            for x, y in (
+                (batch.x_support[i], batch.y_support[i]),
+                (batch.x_query[i], batch.y_query[i]),
+            ):
                 squared += ((model(x) - y) ** 2).sum().item()
                 count += y.numel()
     expected = squared / count
@@ -460,14 +486,18 @@ def test_multitask_loss_is_pooled_mse():
     assert got.item() == pytest.approx(expected, rel=1e-12)
     # Also a function of the params passed, not the model's own weights.
     shifted = {k: v + 0.1 for k, v in params.items()}
-    assert multitask_loss(model, shifted, batch, F.mse_loss).item() != pytest.approx(expected, rel=1e-6)
+    assert multitask_loss(model, shifted, batch, F.mse_loss).item() != pytest.approx(
+        expected, rel=1e-6
+    )
     # And differentiable w.r.t. them.
     got.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
 def test_pretrain_fit_lowers_multitask_loss():
-    config = small_config(method="pretrain", iterations=150, outer_lr=1e-2, eval_every=150, checkpoint_every=150)
+    config = small_config(
+        method="pretrain", iterations=150, outer_lr=1e-2, eval_every=150, checkpoint_every=150
+    )
     torch.manual_seed(config.seed)
     initial = build_sinusoid_learner(config)
     batch = SinusoidTasks().sample(50, 10, 10, generator=torch.Generator().manual_seed(123))
@@ -476,7 +506,9 @@ def test_pretrain_fit_lowers_multitask_loss():
     # Same seed -> same initial weights as the run started from.
     with torch.no_grad():
         before = multitask_loss(initial.model, initial.params, batch, F.mse_loss).item()
-        after = multitask_loss(trained_learner.model, trained_learner.params, batch, F.mse_loss).item()
+        after = multitask_loss(
+            trained_learner.model, trained_learner.params, batch, F.mse_loss
+        ).item()
     assert after < 0.9 * before, (before, after)
 
 
@@ -509,7 +541,9 @@ def test_adaptation_curve_matches_hand_written_sgd():
             with torch.no_grad():
                 for w, g in zip(weights, grads):
                     w -= alpha * g
-        torch.testing.assert_close(curve[i], torch.tensor(expected, dtype=curve.dtype), rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(
+            curve[i], torch.tensor(expected, dtype=curve.dtype), rtol=1e-10, atol=1e-12
+        )
     # The curve actually changes with adaptation (column k is not column 0 repeated).
     assert not torch.allclose(curve[:, 0], curve[:, 1])
 
@@ -527,7 +561,9 @@ def test_mean_ci95_matches_numpy():
 
     two = torch.tensor([1.0, 3.0])
     m, c = mean_ci95(two)
-    assert m.item() == pytest.approx(2.0) and c.item() == pytest.approx(1.96 * math.sqrt(2) / math.sqrt(2))
+    assert m.item() == pytest.approx(2.0) and c.item() == pytest.approx(
+        1.96 * math.sqrt(2) / math.sqrt(2)
+    )
 
     with pytest.raises(ValueError, match="at least 2"):
         mean_ci95(torch.tensor([1.0]))
