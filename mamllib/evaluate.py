@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from mamllib.maml import InnerLR, LossFn, adapt, check_steps, predict
+from mamllib.maml import InnerLR, LossFn, _adapt_func, check_inner_lr, check_steps, predict
 from mamllib.tasks.base import TaskBatch
 
 MetricFn = Callable[[Tensor, Tensor], Tensor]
@@ -43,6 +43,7 @@ def adaptation_curve(
         ``[T, steps + 1]``: column k is the metric after k steps.
     """
     check_steps(steps, "steps")
+    check_inner_lr(inner_lr)
     metric_fn = metric_fn or loss_fn
     params = {k: v.detach() for k, v in params.items()}
     buffers = dict(buffers or {})
@@ -52,10 +53,7 @@ def adaptation_curve(
         theta = params
         values = [metric_fn(predict(model, theta, xq, buffers), yq)]
         for _ in range(steps):
-            theta, _ = adapt(
-                model, theta, xs, ys, loss_fn, inner_lr=inner_lr, steps=1,
-                first_order=True, buffers=buffers,
-            )  # fmt: skip
+            theta, _ = _adapt_func(model, theta, xs, ys, loss_fn, inner_lr, 1, True, buffers)
             values.append(metric_fn(predict(model, theta, xq, buffers), yq))
         return torch.stack(values)
 

@@ -210,13 +210,30 @@ def adapt(
     check_inner_lr(inner_lr)
     check_steps(steps)
     _check_inner_lr_keys(inner_lr, params)
-    buffers = dict(buffers or {})
+    return _adapt_func(
+        model, dict(params), x_support, y_support, loss_fn, inner_lr, steps, first_order,
+        dict(buffers or {}),
+    )  # fmt: skip
+
+
+def _adapt_func(
+    model: nn.Module,
+    params: Params,
+    x_support: Tensor,
+    y_support: Tensor,
+    loss_fn: LossFn,
+    inner_lr: InnerLR,
+    steps: int,
+    first_order: bool,
+    buffers: Params,
+) -> tuple[Params, Tensor]:
+    """``adapt`` without the argument checks: the hot path under ``vmap``."""
 
     def support_loss(p: Params) -> Tensor:
         return loss_fn(functional_call(model, (p, buffers), (x_support,)), y_support)
 
     grad_fn = grad_and_value(support_loss)
-    theta = dict(params)
+    theta = params
     losses = []
     for _ in range(steps):
         grads, loss = grad_fn(_detached(theta) if first_order else theta)
@@ -317,10 +334,9 @@ def meta_loss(
         path = choose_path(model, device)
 
     def task_objective(p, lr, xs, ys, xq, yq):
-        adapted, support_losses = adapt(
-            model, p, xs, ys, loss_fn, inner_lr=lr, steps=steps,
-            first_order=first_order, buffers=buffers,
-        )  # fmt: skip
+        adapted, support_losses = _adapt_func(
+            model, p, xs, ys, loss_fn, lr, steps, first_order, buffers
+        )
         return loss_fn(functional_call(model, (adapted, buffers), (xq,)), yq), support_losses
 
     data = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
@@ -386,7 +402,8 @@ class MAML(nn.Module):
         return named_params(self.model)
 
     @property
-    def buffers_(self) -> Params:
+    def buffer_dict(self) -> Params:
+        """The model's buffers by name (passed along with θ to ``functional_call``)."""
         return named_buffers(self.model)
 
     @property
@@ -405,7 +422,7 @@ class MAML(nn.Module):
         return torch.optim.Adam(self.parameters(), lr=self.config.outer_lr)
 
     def forward(self, x: Tensor, params: Mapping[str, Tensor] | None = None) -> Tensor:
-        return predict(self.model, self.params if params is None else params, x, self.buffers_)
+        return predict(self.model, self.params if params is None else params, x, self.buffer_dict)
 
     def adapt(
         self,
@@ -427,7 +444,7 @@ class MAML(nn.Module):
             inner_lr=self.inner_lr if inner_lr is None else inner_lr,
             steps=self.config.inner_steps if steps is None else steps,
             first_order=self.config.first_order if first_order is None else first_order,
-            buffers=self.buffers_,
+            buffers=self.buffer_dict,
         )
 
     def meta_loss(self, batch: TaskBatch, *, path: str | None = None) -> MetaLossResult:
@@ -440,7 +457,7 @@ class MAML(nn.Module):
             steps=self.config.inner_steps,
             first_order=self.config.first_order,
             path=self.config.path if path is None else path,
-            buffers=self.buffers_,
+            buffers=self.buffer_dict,
         )
 
 

@@ -248,6 +248,7 @@ def fit(
     out: str | Path | None = None,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     callback: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
@@ -260,6 +261,8 @@ def fit(
             end); ``None`` trains in memory only.
         resume: continue from ``out`` if it exists. Its config must equal ``config``
             except for ``iterations``, which may grow.
+        overwrite: start over even if ``out`` exists (otherwise that is an error, so
+            that a finished run is never replaced by accident).
         progress: show a tqdm progress bar.
         callback: called as ``callback(iteration, loss)`` after every iteration.
 
@@ -275,6 +278,13 @@ def fit(
         raise TypeError(f"config must be a {cls.config_cls.__name__}, got {type(config).__name__}")
     if resume and out is None:
         raise ValueError("resume=True needs a checkpoint path `out`")
+    if resume and overwrite:
+        raise ValueError("resume=True and overwrite=True contradict each other; choose one")
+    if out is not None and Path(out).exists() and not (resume or overwrite):
+        raise FileExistsError(
+            f"{out} exists; pass resume=True (--resume) to continue it or overwrite=True "
+            "(--overwrite) to start over"
+        )
     experiment = cls(config)
     start, history, wall = 0, [], 0.0
     out = Path(out) if out is not None else None
@@ -397,6 +407,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
         p = sub.add_parser(name, help=f"train on {name} tasks")
         p.add_argument("--out", type=Path, required=True, help="checkpoint path")
         p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
+        p.add_argument("--overwrite", action="store_true", help="start over even if --out exists")
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         _add_config_flags(p, cls.config_cls)
     args = parser.parse_args(argv)
@@ -415,7 +426,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
 
 def main(argv: Sequence[str] | None = None) -> int:
     name, config, args = parse_args(argv)
-    result = fit(name, config, args.out, resume=args.resume, progress=not args.no_progress)
+    result = fit(
+        name, config, args.out, resume=args.resume, overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )  # fmt: skip
     last = result.history[-1] if result.history else {}
     summary = EXPERIMENTS[name].headline(last) if last else "no evaluation"
     print(

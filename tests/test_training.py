@@ -262,6 +262,19 @@ def test_resume_without_path_raises():
         fit("sinusoid", small_config(), None, resume=True, progress=False)
 
 
+def test_existing_checkpoint_is_never_replaced_by_accident(tmp_path):
+    out = tmp_path / "run.pt"
+    fit("sinusoid", small_config(iterations=20), out, progress=False)
+    before = out.read_bytes()
+    with pytest.raises(FileExistsError, match="--resume.*--overwrite"):
+        fit("sinusoid", small_config(iterations=20), out, progress=False)
+    assert out.read_bytes() == before
+    with pytest.raises(ValueError, match="contradict"):
+        fit("sinusoid", small_config(iterations=20), out, resume=True, overwrite=True, progress=False)
+    fit("sinusoid", small_config(iterations=20, seed=1), out, overwrite=True, progress=False)
+    assert load_checkpoint(out)["config"]["seed"] == 1
+
+
 # ----------------------------------------------------------------------------- 4. contents
 
 
