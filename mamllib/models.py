@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 
@@ -32,3 +33,71 @@ class MLP(nn.Sequential):
 
     def forward(self, x: Tensor) -> Tensor:
         return super().forward(x)
+
+
+class BatchNorm(nn.Module):
+    """Batch normalisation on the statistics of the batch it sees, no running statistics.
+
+    This is how the paper's code normalises (statistics of the current batch, at meta-test
+    time too), which makes the prediction for one query image depend on the others in
+    its batch: transductive. It is written with plain tensor operations because, under
+    ``vmap``, torch's native batch norm gave a wrong *second-order* meta-gradient
+    (pytorch/functorch#534, "batch_norm backward batching rule is incorrect for
+    grad_input"); this version is exact (tests/test_omniglot_model.py).
+
+    Args:
+        num_features: channels C of the input ``[B, C, ...]``.
+        eps: added to the variance for numerical stability.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        dims = [0, *range(2, x.dim())]
+        mean = x.mean(dims, keepdim=True)
+        var = (x - mean).pow(2).mean(dims, keepdim=True)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(
+            shape
+        )
+
+
+class Conv4(nn.Module):
+    """The paper's Omniglot network: 4 × [3×3 conv, stride 2, BatchNorm, ReLU], then linear.
+
+    Stride-2 convolutions replace pooling on 28×28 inputs (28 → 14 → 7 → 4 → 2); as in
+    the paper's code, the last feature map is averaged over space before the linear
+    layer to the N classes.
+
+    Args:
+        n_way: N, the number of output classes.
+        in_channels: 1 for Omniglot.
+        hidden: filters per convolution (64 in the paper).
+    Shapes: ``[B, in_channels, H, W]`` -> ``[B, n_way]``.
+    """
+
+    def __init__(self, n_way: int = 5, in_channels: int = 1, hidden: int = 64):
+        for name, value in (("n_way", n_way), ("in_channels", in_channels), ("hidden", hidden)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(4):
+            layers += [
+                # No conv bias: the batch norm right after it would cancel it (its gradient is 0).
+                nn.Conv2d(
+                    in_channels if i == 0 else hidden, hidden, 3, stride=2, padding=1, bias=False
+                ),
+                BatchNorm(hidden),
+                nn.ReLU(),
+            ]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(hidden, n_way)
+        self.n_way = n_way
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x).mean(dim=(-2, -1)))
