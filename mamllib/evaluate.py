@@ -9,7 +9,16 @@ import torch
 from torch import Tensor, nn
 from torch.func import vmap
 
-from mamllib.maml import InnerLR, LossFn, _adapt_func, check_inner_lr, check_steps, predict
+from mamllib.maml import (
+    PATHS,
+    InnerLR,
+    LossFn,
+    _adapt_func,
+    check_inner_lr,
+    check_steps,
+    choose_path,
+    predict,
+)
 from mamllib.tasks.base import TaskBatch
 
 MetricFn = Callable[[Tensor, Tensor], Tensor]
@@ -32,12 +41,14 @@ def adaptation_curve(
     metric_fn: MetricFn | None = None,
     buffers: Mapping[str, Tensor] | None = None,
     chunk_size: int | None = None,
+    path: str = "auto",
 ) -> Tensor:
     """The query metric of every task after 0, 1, ..., ``steps`` inner updates.
 
     Adaptation uses ``loss_fn`` on the support set with step size α; the metric
     (``loss_fn`` unless given, e.g. ``accuracy``) is measured on the query set.
-    All tasks run at once under ``vmap`` (``chunk_size`` tasks at a time if given).
+    All tasks run at once under ``vmap`` (``chunk_size`` tasks at a time if given), or
+    one after another with ``path="loop"``; ``"auto"`` picks as ``choose_path`` does.
 
     Returns:
         ``[T, steps + 1]``: column k is the metric after k steps.
@@ -47,7 +58,12 @@ def adaptation_curve(
     metric_fn = metric_fn or loss_fn
     params = {k: v.detach() for k, v in params.items()}
     buffers = dict(buffers or {})
-    batch = batch.to(next(iter(params.values())).device)
+    device = next(iter(params.values())).device
+    batch = batch.to(device)
+    if path not in PATHS:
+        raise ValueError(f"path={path!r} is not one of {PATHS}")
+    if path == "auto":
+        path = choose_path(model, device)
 
     def curve(xs, ys, xq, yq):
         theta = params
@@ -57,9 +73,10 @@ def adaptation_curve(
             values.append(metric_fn(predict(model, theta, xq, buffers), yq))
         return torch.stack(values)
 
-    return vmap(curve, chunk_size=chunk_size, randomness="different")(
-        batch.x_support, batch.y_support, batch.x_query, batch.y_query
-    )
+    data = (batch.x_support, batch.y_support, batch.x_query, batch.y_query)
+    if path == "loop":
+        return torch.stack([curve(*task) for task in zip(*data)])
+    return vmap(curve, chunk_size=chunk_size, randomness="different")(*data)
 
 
 def mean_ci95(values: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
@@ -79,6 +96,15 @@ def mean_ci95(values: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
 
 
 def summarize_curve(curve: Tensor) -> dict[str, list[float] | int]:
-    """``adaptation_curve`` output -> JSON-friendly means and 95% CI half-widths per step."""
+    """``adaptation_curve`` output -> JSON-friendly mean, 95% CI half-width and median per step.
+
+    The median is reported beside the mean because a few tasks on which fixed-α SGD
+    diverges can dominate a mean of squared errors.
+    """
     mean, ci = mean_ci95(curve, dim=0)
-    return {"mean": mean.tolist(), "ci95": ci.tolist(), "num_tasks": curve.shape[0]}
+    return {
+        "mean": mean.tolist(),
+        "ci95": ci.tolist(),
+        "median": curve.double().median(dim=0).values.tolist(),
+        "num_tasks": curve.shape[0],
+    }
