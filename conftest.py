@@ -15,3 +15,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import torch  # noqa: E402  (after the thread settings above)
 
 torch.set_num_threads(1)
+
+# Real Omniglot from ../shared (never downloaded), decoded once per machine into .cache/.
+_ROOT = os.path.dirname(os.path.abspath(__file__))
+os.environ.setdefault("MAMLLIB_OMNIGLOT_ROOT", os.path.join(_ROOT, "..", "shared", "data", "omniglot"))
+os.environ.setdefault("MAMLLIB_CACHE", os.path.join(_ROOT, ".cache"))

@@ -8,7 +8,7 @@ Command line::
 
 Each workload runs the paper's shapes on random data (no data set needed). For each
 workload the two paths must first agree on the meta-gradient of one fixed batch at the
-same θ (float32, ``rtol=1e-4, atol=1e-6``); a workload whose paths disagree is reported
+same θ (in float64, the largest difference at most 1e-9 of the largest gradient entry); a workload whose paths disagree is reported
 as an error and the command exits non-zero. Then each (workload, path) is measured in a
 fresh child process, so that one measurement's memory and allocator state cannot leak
 into the next: a meta-iteration (zero_grad, ``meta_loss``, backward, Adam step) is run a
@@ -49,14 +49,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mamllib.maml import LossFn, meta_loss, named_buffers, named_params
-from mamllib.models import MLP
+from mamllib.models import MLP, Conv4
 from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import resolve_device
 
 BENCH_PATHS = ("vmap", "loop")
 SEED = 0
-GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-6
+GRAD_TOL = 1e-9
 DEFAULTS = {"warmup": 3, "iters": 20, "repeats": 5}
 QUICK = {"warmup": 1, "iters": 3, "repeats": 2}
 
@@ -114,6 +114,44 @@ W1 = Workload(
     meta_batch_size=25,
 )
 
+
+def _omniglot_batch(n_way: int, k_shot: int, k_query: int):
+    def make(meta_batch_size: int, generator: torch.Generator) -> TaskBatch:
+        def images(per_class: int) -> torch.Tensor:
+            return torch.rand(meta_batch_size, n_way * per_class, 1, 28, 28, generator=generator)
+
+        def labels(per_class: int) -> torch.Tensor:
+            return torch.arange(n_way).repeat_interleave(per_class).repeat(meta_batch_size, 1)
+
+        return TaskBatch(images(k_shot), labels(k_shot), images(k_query), labels(k_query))
+
+    return make
+
+
+W3 = Workload(
+    name="W3",
+    description="Omniglot Conv4, 5-way 1-shot, 15 query/class, 32 tasks, 1 inner step, second-order",
+    build_model=lambda: Conv4(5),
+    make_batch=_omniglot_batch(5, 1, 15),
+    loss_fn=F.cross_entropy,
+    inner_lr=0.4,
+    steps=1,
+    first_order=False,
+    meta_batch_size=32,
+)
+
+W4 = Workload(
+    name="W4",
+    description="Omniglot Conv4, 20-way 1-shot, 15 query/class, 16 tasks, 5 inner steps, second-order",
+    build_model=lambda: Conv4(20),
+    make_batch=_omniglot_batch(20, 1, 15),
+    loss_fn=F.cross_entropy,
+    inner_lr=0.1,
+    steps=5,
+    first_order=False,
+    meta_batch_size=16,
+)
+
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -130,6 +168,14 @@ WORKLOADS: dict[str, Workload] = {
             description=W1.description.replace("1 inner step", "5 inner steps"),
             steps=5,
         ),
+        W3,
+        dataclasses.replace(
+            W3,
+            name="W3-FO",
+            description=W3.description.replace("second-order", "first-order"),
+            first_order=True,
+        ),
+        W4,
     )
 }
 
@@ -154,12 +200,17 @@ class Setup:
     optimizer: torch.optim.Optimizer
 
 
-def build(workload: Workload, device: torch.device) -> Setup:
+def _floating(t: Tensor, dtype: torch.dtype) -> Tensor:
+    return t.to(dtype) if t.is_floating_point() else t
+
+
+def build(workload: Workload, device: torch.device, dtype: torch.dtype = torch.float32) -> Setup:
     torch.manual_seed(SEED)
-    model = workload.build_model().to(device)
-    batch = workload.make_batch(workload.meta_batch_size, torch.Generator().manual_seed(SEED)).to(
-        device
-    )
+    model = workload.build_model().to(device, dtype)
+    b = workload.make_batch(workload.meta_batch_size, torch.Generator().manual_seed(SEED))
+    batch = TaskBatch(
+        *(_floating(t, dtype) for t in (b.x_support, b.y_support, b.x_query, b.y_query))
+    ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=workload.outer_lr)
     return Setup(model, batch, optimizer)
 
@@ -204,10 +255,12 @@ def check_gradients(workload: Workload, device: torch.device) -> tuple[bool, flo
     """Do ``vmap`` and ``loop`` give the same meta-gradient at the same θ on the same batch?
 
     Returns:
-        ``torch.allclose`` of the flattened gradients (``rtol=1e-4, atol=1e-6``) and
-        the largest absolute difference.
+        Whether the largest absolute difference is at most ``GRAD_TOL`` times the
+        largest gradient entry, and that difference relative to the largest entry.
     """
-    setup = build(workload, device)
+    # In float64, so that the comparison is of the algorithms, not of float32 rounding
+    # (amplified by α = 0.4 steps through batch norm on 5 images, it reaches ~1e-4).
+    setup = build(workload, device, torch.float64)
     params = list(setup.model.parameters())
     with _no_tf32():
         grads = {
@@ -220,8 +273,8 @@ def check_gradients(workload: Workload, device: torch.device) -> tuple[bool, flo
             for path in BENCH_PATHS
         }
     vmap_grad, loop_grad = grads["vmap"], grads["loop"]
-    match = bool(torch.allclose(vmap_grad, loop_grad, rtol=GRAD_RTOL, atol=GRAD_ATOL))
-    return match, (vmap_grad - loop_grad).abs().max().item()
+    relative = ((vmap_grad - loop_grad).abs().max() / loop_grad.abs().max()).item()
+    return relative <= GRAD_TOL, relative
 
 
 # ----------------------------------------------------------------------------- one measurement
@@ -369,11 +422,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         "ms/iter",
         "peak MB",
         "speed-up vs loop",
-        "grads match (max |Δ|)",
+        "grads match (max |Δ| / max |g|)",
     ]
     body = []
     for r in rows:
-        match = f"{'yes' if r['grads_match'] else 'NO'} ({r['grad_max_abs_diff']:.1e})"
+        match = f"{'yes' if r['grads_match'] else 'NO'} ({r['grad_relative_diff']:.1e})"
         if r.get("error"):
             match += f"  ERROR: {r['error']}"
         speedup = r.get("speedup_vs_loop")
@@ -489,10 +542,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = True
     for w in args.workloads:
         match, diff = check_gradients(w, args.device)
-        check = {"grads_match": match, "grad_max_abs_diff": diff}
+        check = {"grads_match": match, "grad_relative_diff": diff}
         if not match:
             ok = False
-            error = f"vmap and loop meta-gradients differ (rtol={GRAD_RTOL}, atol={GRAD_ATOL})"
+            error = f"vmap and loop meta-gradients differ by {diff:.1e} of the largest entry (> {GRAD_TOL})"
             rows += [{"workload": w.name, "path": p, **check, "error": error} for p in BENCH_PATHS]
             continue
         measured = {}
@@ -524,8 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **args.settings,
                 "threads": args.threads,
                 "seed": SEED,
-                "grad_rtol": GRAD_RTOL,
-                "grad_atol": GRAD_ATOL,
+                "grad_tolerance_relative": GRAD_TOL,
             },
             "workloads": {w.name: w.description for w in args.workloads},
             "results": rows,

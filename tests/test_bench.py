@@ -24,7 +24,7 @@ def test_quick_run_reports_both_paths(tmp_path, capsys):
     assert set(rows) == {"vmap", "loop"}
     for row in rows.values():
         assert row["grads_match"] is True
-        assert 0 <= row["grad_max_abs_diff"] < 1e-4
+        assert 0 <= row["grad_relative_diff"] < 1e-4
         assert row["iters_per_s"] > 0
         assert row["ms_per_iter"] == pytest.approx(1e3 / row["iters_per_s"])
         assert len(row["block_seconds"]) == report["settings"]["repeats"]
@@ -57,6 +57,6 @@ def test_disagreeing_paths_are_not_timed(tmp_path, monkeypatch, capsys):
     assert report["ok"] is False
     assert {r["path"] for r in report["results"]} == {"vmap", "loop"}
     for row in report["results"]:
-        assert row["grads_match"] is False and row["grad_max_abs_diff"] == 0.5
+        assert row["grads_match"] is False and row["grad_relative_diff"] == 0.5
         assert "iters_per_s" not in row and "differ" in row["error"]
     assert "ERROR" in capsys.readouterr().out

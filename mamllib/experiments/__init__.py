@@ -5,8 +5,15 @@ An experiment class has ``name``, ``model_name``, ``config_cls``, ``build_learne
 ``load_state(state, source)``; ``mamllib.train.fit`` runs any of them.
 """
 
+from mamllib.experiments.omniglot import OmniglotConfig, OmniglotExperiment
 from mamllib.experiments.sinusoid import SinusoidConfig, SinusoidExperiment
 
-EXPERIMENTS: dict[str, type] = {"sinusoid": SinusoidExperiment}
+EXPERIMENTS: dict[str, type] = {"sinusoid": SinusoidExperiment, "omniglot": OmniglotExperiment}
 
-__all__ = ["EXPERIMENTS", "SinusoidConfig", "SinusoidExperiment"]
+__all__ = [
+    "EXPERIMENTS",
+    "OmniglotConfig",
+    "OmniglotExperiment",
+    "SinusoidConfig",
+    "SinusoidExperiment",
+]

@@ -1,6 +1,14 @@
 """Task distributions: each produces ``TaskBatch`` meta-batches."""
 
 from mamllib.tasks.base import TaskBatch
+from mamllib.tasks.omniglot import (
+    OmniglotData,
+    OmniglotTasks,
+    download_omniglot,
+    find_omniglot_root,
+    load_omniglot,
+    split_characters,
+)
 from mamllib.tasks.sinusoid import SinusoidTasks
 
 TASKS = {"sinusoid": SinusoidTasks}
@@ -13,4 +21,15 @@ def get_tasks(name: str, **kwargs):
     return TASKS[name](**kwargs)
 
 
-__all__ = ["TASKS", "SinusoidTasks", "TaskBatch", "get_tasks"]
+__all__ = [
+    "TASKS",
+    "OmniglotData",
+    "OmniglotTasks",
+    "SinusoidTasks",
+    "TaskBatch",
+    "download_omniglot",
+    "find_omniglot_root",
+    "get_tasks",
+    "load_omniglot",
+    "split_characters",
+]

@@ -607,6 +607,11 @@ class OmniglotTasks:
         self.images = images
         self.class_ids = class_ids.to(images.device)
         self.rotate = rotate
+        # Rotating by k·90° is a fixed permutation of the pixels: turns[k, p] is the
+        # pixel that lands on p, so one gather rotates every class by its own k.
+        side = images.shape[-1]
+        pixels = torch.arange(side * side, device=images.device).view(side, side)
+        self._turns = torch.stack([torch.rot90(pixels, k).flatten() for k in range(4)])
 
     @property
     def num_classes(self) -> int:
@@ -672,10 +677,8 @@ class OmniglotTasks:
 
         x = self.images[classes.unsqueeze(2), drawings]  # [T, N, K+Q, 1, H, W]
         if self.rotate:
-            turned = torch.stack([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
-            tasks = torch.arange(num_tasks, device=device).unsqueeze(1)
-            ways = torch.arange(n_way, device=device)
-            x = turned[rotations, tasks, ways]
+            source = self._turns[rotations][:, :, None, None, :].expand(*x.shape[:-2], -1)
+            x = x.flatten(-2).gather(-1, source).view(x.shape)
         labels = torch.arange(n_way, device=device).expand(num_tasks, n_way)
         size = x.shape[-3:]
         return TaskBatch(
