@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +52,10 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- the loop
+
+
+# Config fields a resumed run may change: they do not change what is being learned.
+RESUMABLE_CHANGES = ("iterations", "path", "device", "eval_every", "checkpoint_every")
 
 
 @dataclass
@@ -93,7 +98,8 @@ def fit(
         out: checkpoint path (written every ``checkpoint_every`` iterations and at the
             end); ``None`` trains in memory only.
         resume: continue from ``out`` if it exists. Its config must equal ``config``
-            except for ``iterations``, which may grow.
+            except for ``RESUMABLE_CHANGES`` (e.g. more ``iterations``, or another
+            device for the rest of the run).
         overwrite: start over even if ``out`` exists (otherwise that is an error, so
             that a finished run is never replaced by accident).
         progress: show a tqdm progress bar.
@@ -125,7 +131,8 @@ def fit(
     if resume and out.exists():
         ckpt = load_checkpoint(out, expect_model=cls.model_name, map_location=experiment.device)
         diff = _config_diff(ckpt["config"], asdict(config))
-        diff.pop("iterations", None)
+        for key in RESUMABLE_CHANGES:
+            diff.pop(key, None)
         if diff:
             raise CheckpointError(
                 f"cannot resume {out}: its config differs from the requested one in "
@@ -242,6 +249,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
         p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
         p.add_argument("--overwrite", action="store_true", help="start over even if --out exists")
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        p.add_argument(
+            "--data-root", type=Path, default=None,
+            help="folder with the data set (sets MAMLLIB_OMNIGLOT_ROOT for Omniglot)",
+        )  # fmt: skip
         _add_config_flags(p, cls.config_cls)
     args = parser.parse_args(argv)
     cls = EXPERIMENTS[args.experiment]
@@ -259,6 +270,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
 
 def main(argv: Sequence[str] | None = None) -> int:
     name, config, args = parse_args(argv)
+    if args.data_root is not None:
+        os.environ["MAMLLIB_OMNIGLOT_ROOT"] = str(args.data_root)
     result = fit(
         name, config, args.out, resume=args.resume, overwrite=args.overwrite,
         progress=not args.no_progress,

@@ -240,12 +240,18 @@ class OmniglotExperiment:
             "learner": self.learner.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
+            "generator_device": self.device.type,
         }
 
     def load_state(self, state: dict[str, Any], source: str) -> None:
         load_state_strict(self.learner, state["learner"], source)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
+        if state["generator_device"] == self.device.type:
+            self.generator.set_state(state["generator"])
+        else:
+            # A CPU generator's state cannot drive a CUDA generator (or back): continue the
+            # task stream from a seed derived from the saved state, deterministically.
+            self.generator.manual_seed(int(state["generator"].sum()) + self.config.seed)
 
 
 def train_characters(config: OmniglotConfig) -> int:
