@@ -1,0 +1,143 @@
+"""The Omniglot network and experiment: exact batch norm under vmap, baselines, a smoke run."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mamllib.experiments.omniglot import (
+    ROTATIONS,
+    OmniglotConfig,
+    OmniglotExperiment,
+    accuracy_curve,
+    few_shot_head,
+)
+from mamllib.maml import meta_loss
+from mamllib.models import BatchNorm, Conv4
+from mamllib.tasks.base import TaskBatch
+
+
+def _episodes(tasks=3, n_way=5, k_shot=1, k_query=2, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def images(k):
+        return torch.rand(tasks, n_way * k, 1, 28, 28, generator=g, dtype=dtype)
+
+    def labels(k):
+        return torch.arange(n_way).repeat_interleave(k).repeat(tasks, 1)
+
+    return TaskBatch(images(k_shot), labels(k_shot), images(k_query), labels(k_query))
+
+
+def test_batch_norm_matches_torch_in_training_mode():
+    torch.manual_seed(0)
+    bn = BatchNorm(6).double()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2)
+        bn.bias.uniform_(-1, 1)
+    x = torch.randn(4, 6, 5, 5, dtype=torch.float64, requires_grad=True)
+    ours = bn(x)
+    theirs = F.batch_norm(x, None, None, bn.weight, bn.bias, training=True, eps=bn.eps)
+    torch.testing.assert_close(ours, theirs)
+    g1 = torch.autograd.grad(ours.pow(3).sum(), (x, bn.weight, bn.bias))
+    g2 = torch.autograd.grad(theirs.pow(3).sum(), (x, bn.weight, bn.bias))
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+@pytest.mark.parametrize("steps", [1, 2])
+def test_conv4_vmap_equals_loop_in_float64(first_order, steps):
+    """The DESIGN's warning: native batch norm breaks second-order MAML under vmap; ours is exact."""
+    torch.manual_seed(0)
+    model = Conv4(5, hidden=8).double()
+    params = dict(model.named_parameters())
+    batch = _episodes()
+    grads = {}
+    for path in ("vmap", "loop"):
+        result = meta_loss(model, params, batch, F.cross_entropy, inner_lr=0.4, steps=steps,
+                           first_order=first_order, path=path)  # fmt: skip
+        grads[path] = torch.autograd.grad(result.loss, list(params.values()))
+    scale = max(g.abs().max() for g in grads["loop"])
+    for name, a, b in zip(params, grads["vmap"], grads["loop"]):
+        assert (a - b).abs().max() <= 1e-10 * scale, name
+
+
+def test_native_batch_norm_is_what_goes_wrong():
+    """Keep the story honest: with torch's batch norm the vmap path disagrees (second order)."""
+
+    class NativeConv(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, stride=2, padding=1, bias=False)
+            self.bn = torch.nn.BatchNorm2d(4, track_running_stats=False)
+            self.head = torch.nn.Linear(4, 5)
+
+        def forward(self, x):
+            return self.head(F.relu(self.bn(self.conv(x))).mean((-2, -1)))
+
+    torch.manual_seed(0)
+    model = NativeConv().double()
+    params = dict(model.named_parameters())
+    batch = _episodes()
+    grads = {
+        path: torch.autograd.grad(
+            meta_loss(model, params, batch, F.cross_entropy, inner_lr=0.4, steps=1, path=path).loss,
+            list(params.values()),
+        )
+        for path in ("vmap", "loop")
+    }
+    worst = max((a - b).abs().max() / b.abs().max() for a, b in zip(grads["vmap"], grads["loop"]))
+    if worst < 1e-8:
+        pytest.skip("this torch version's native batch norm is exact under vmap")
+    assert worst > 1e-6
+
+
+def test_conv4_shapes_and_no_redundant_bias():
+    model = Conv4(20)
+    assert model(torch.rand(7, 1, 28, 28)).shape == (7, 20)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4 and all(c.bias is None and c.stride == (2, 2) for c in convs)
+    with pytest.raises(ValueError, match="n_way"):
+        Conv4(0)
+
+
+@pytest.fixture(scope="module")
+def experiment():
+    config = OmniglotConfig(meta_batch_size=4, eval_tasks=10, iterations=4, device="cpu", hidden=16)
+    return OmniglotExperiment(config)
+
+
+def test_experiment_splits_and_training_step(experiment):
+    splits = experiment.splits
+    assert len(splits["train"]) == 1100 and len(splits["val"]) == 100 and len(splits["test"]) == 423
+    before = {k: v.clone() for k, v in experiment.learner.params.items()}
+    loss = experiment.train_step()
+    assert loss > 0
+    assert any(not torch.equal(before[k], v) for k, v in experiment.learner.params.items())
+    metrics = experiment.evaluate()
+    assert len(metrics["val_accuracy"]) == experiment.config.eval_inner_steps + 1
+    assert abs(metrics["val_accuracy"][0] - 0.2) < 0.15  # chance level before adapting
+
+
+def test_pretrain_batch_labels_are_character_and_rotation():
+    config = OmniglotConfig(
+        method="pretrain", meta_batch_size=2, eval_tasks=4, device="cpu", hidden=8
+    )
+    exp = OmniglotExperiment(config)
+    assert exp.learner.model.head.out_features == ROTATIONS * 1100
+    x, y = exp.pretrain_batch(64)
+    assert x.shape == (64, 1, 28, 28) and y.max() < ROTATIONS * 1100
+    # Undo each image's rotation: it must be a stored drawing of its labelled character.
+    train = exp.splits["train"]
+    for image, label in zip(x[:8], y[:8]):
+        character, rotation = divmod(label.item(), ROTATIONS)
+        upright = torch.rot90(image, -rotation, dims=(-2, -1))
+        drawings = exp.images[train[character]]
+        assert (drawings - upright).abs().flatten(1).max(1).values.min() < 1e-6
+    learner = few_shot_head(exp.learner, 5)
+    assert learner.model.head.weight.abs().sum() == 0
+    batch = exp.val_batch
+    curve = accuracy_curve(learner, batch, steps=1)
+    assert torch.allclose(
+        curve[:, 0], torch.full_like(curve[:, 0], 0.2)
+    )  # zero head: argmax picks class 0
