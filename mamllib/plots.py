@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 COLORS = {
     "MAML": "tab:red",
     "MAML (first-order)": "tab:orange",
+    "MAML (α = 0.001)": "tab:brown",
     "pre-trained": "tab:blue",
     "pre-trained (best α)": "tab:cyan",
     "MAML (your run)": "tab:green",
@@ -94,6 +95,7 @@ def plot_curves(
     ylabel: str = "query MSE",
     title: str | None = None,
     log: bool = False,
+    flagged: Mapping[str, Sequence[int]] | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """A metric against the number of inner gradient steps (the paper's Figure 3).
@@ -101,6 +103,7 @@ def plot_curves(
     Args:
         curves: label -> (mean per step 0..S, 95% CI half-width per step or None).
         paper: label -> {steps: value} reported in the paper, drawn as hollow markers.
+        flagged: label -> steps to mark with a cross (e.g. where some tasks diverged).
     """
     ax = _ax(ax)
     for label, (mean, ci) in curves.items():
@@ -111,6 +114,9 @@ def plot_curves(
         if ci is not None:
             ci = _np(ci)
             ax.fill_between(steps, mean - ci, mean + ci, color=color, alpha=0.2)
+        marks = list((flagged or {}).get(label, []))
+        if marks:
+            ax.plot(marks, mean[marks], "x", ms=10, mew=2, color=color)
     for label, points in (paper or {}).items():
         ax.plot(list(points), list(points.values()), "s", mfc="none", ms=9, mew=1.5,
                 color=color_for(label), label=f"{label} (paper)")  # fmt: skip

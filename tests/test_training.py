@@ -270,7 +270,14 @@ def test_existing_checkpoint_is_never_replaced_by_accident(tmp_path):
         fit("sinusoid", small_config(iterations=20), out, progress=False)
     assert out.read_bytes() == before
     with pytest.raises(ValueError, match="contradict"):
-        fit("sinusoid", small_config(iterations=20), out, resume=True, overwrite=True, progress=False)
+        fit(
+            "sinusoid",
+            small_config(iterations=20),
+            out,
+            resume=True,
+            overwrite=True,
+            progress=False,
+        )
     fit("sinusoid", small_config(iterations=20, seed=1), out, overwrite=True, progress=False)
     assert load_checkpoint(out)["config"]["seed"] == 1
 
