@@ -63,6 +63,7 @@ def plot_fit(
     x_query=None,
     y_query=None,
     title: str | None = None,
+    truth_label: str = "ground truth",
     ax: Axes | None = None,
 ) -> Axes:
     """One task: the true function, its support (and query) points, and predictions.
@@ -73,7 +74,7 @@ def plot_fit(
     """
     ax = _ax(ax)
     x_grid = _np(x_grid).ravel()
-    ax.plot(x_grid, _np(y_true).ravel(), color=COLORS["truth"], lw=2, label="ground truth")
+    ax.plot(x_grid, _np(y_true).ravel(), color=COLORS["truth"], lw=2, label=truth_label)
     for label, y in predictions.items():
         style = "--" if label.endswith(", 0 steps") else "-"
         ax.plot(x_grid, _np(y).ravel(), style, color=color_for(label), lw=1.8, label=label)
@@ -138,7 +139,10 @@ def plot_training(
     its = [h["iteration"] for h in history]
     values = [h[key][-1] if isinstance(h[key], list) else h[key] for h in history]
     ax.plot(its, values, color=color_for(label), label=label)
-    ax.set(xlabel="meta-iteration", ylabel=key.replace("_", " "))
+    ax.set(
+        xlabel="meta-iteration",
+        ylabel={"train_loss": "training loss", "val_mse": "validation MSE"}.get(key, key),
+    )
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
