@@ -259,3 +259,55 @@ def train_characters(config: OmniglotConfig) -> int:
     if config.split == "random":
         return 1200 - config.n_val
     return 964 - config.n_val
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+# Table 1 of Finn et al. (2017): second-order MAML, accuracy % ± 95% CI.
+PAPER_TABLE1 = {
+    (5, 1): (98.7, 0.4),
+    (5, 5): (99.9, 0.1),
+    (20, 1): (95.8, 0.3),
+    (20, 5): (98.9, 0.2),
+}
+# First-order MAML as reported by Nichol, Achiam & Schulman (2018), Table 1.
+PAPER_FIRST_ORDER = {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9}
+TEST_SEED = 2017
+
+
+def meta_test_episodes(
+    config: OmniglotConfig,
+    num_tasks: int,
+    device: torch.device | str = "cpu",
+    seed: int = TEST_SEED,
+) -> TaskBatch:
+    """``num_tasks`` N-way K-shot episodes of the test characters, ``eval_query`` per class.
+
+    The same ``seed`` gives the same tasks for every learner evaluated on them.
+    """
+    data = load_omniglot()
+    splits = split_characters(data, config.split, seed=config.split_seed, n_val=config.n_val)
+    tasks = OmniglotTasks(data.float_images(device), splits["test"])
+    generator = torch.Generator(torch.device(device)).manual_seed(seed)
+    return tasks.sample(
+        num_tasks, config.n_way, config.k_shot, config.eval_query, generator=generator
+    )
+
+
+def scratch_learner(
+    config: OmniglotConfig, seed: int = 0, device: torch.device | str = "cpu"
+) -> MAML:
+    """The "training from scratch" baseline: a randomly initialised ``Conv4`` (seeded)."""
+    torch.manual_seed(seed)
+    model = Conv4(config.n_way, hidden=config.hidden)
+    return MAML(model, F.cross_entropy, config.maml_config()).to(device).eval()
+
+
+def evaluate_learners(
+    learners: dict[str, MAML], batch: TaskBatch, steps: int, inner_lr: float
+) -> dict[str, dict[str, Any]]:
+    """Query accuracy after 0..steps inner updates, mean ± 95% CI, for each learner."""
+    return {
+        label: summarize_curve(accuracy_curve(learner, batch, steps, inner_lr=inner_lr))
+        for label, learner in learners.items()
+    }
