@@ -1,11 +1,17 @@
-"""Reproduce the paper's sinusoid results from the shipped checkpoints.
+"""Reproduce the paper's results from the shipped checkpoints.
 
-    python -m mamllib.reproduce sinusoid            # 600 fresh tasks, writes figures/ and results/
+    python -m mamllib.reproduce sinusoid     # Table 2, Figures 2 and 3
+    python -m mamllib.reproduce omniglot     # Table 1, with the pre-training and scratch baselines
 
-Evaluates the meta-learned (MAML) and pre-trained networks on fresh tasks at
-K = 5, 10 and 20: the query MSE after 0..10 gradient steps with α = 0.01, with 95%
-confidence intervals; writes the paper's Figure 2 (fits) and Figure 3 (MSE vs steps)
-and ``results/sinusoid.json``, and prints the paper's Table 2 beside ours.
+Sinusoid: evaluates the meta-learned (MAML) and pre-trained networks on fresh tasks at
+K = 5, 10 and 20 (query MSE after 0..10 gradient steps, 95% confidence intervals), writes
+the paper's Figure 2 (fits) and Figure 3 (MSE vs steps) and ``results/sinusoid.json``.
+
+Omniglot: evaluates every shipped MAML checkpoint, and the pre-training and
+training-from-scratch baselines, on the same 600 test-character tasks (15 query images
+per class), writes ``results/omniglot.json`` and ``figures/omniglot_accuracy_vs_steps.png``.
+
+Both print the paper's table beside ours.
 """
 
 from __future__ import annotations
@@ -227,10 +233,111 @@ def figure_curves(results: dict[str, Any]):
     return fig
 
 
+# ----------------------------------------------------------------------------- Omniglot
+
+OMNIGLOT_CHECKPOINTS = ROOT / "checkpoints"
+
+
+def omniglot_checkpoints() -> dict[str, Path]:
+    """Shipped Omniglot MAML checkpoints by setting, e.g. ``"5-way 1-shot"`` or ``"... first-order"``."""
+    found = {}
+    for path in sorted(OMNIGLOT_CHECKPOINTS.glob("omniglot_*way*shot_maml*.pt")):
+        config = load_learner(path)[1]["config"]
+        label = f"{config['n_way']}-way {config['k_shot']}-shot"
+        found[label + (", first-order" if config["first_order"] else "")] = path
+    return found
+
+
+def evaluate_omniglot(num_tasks: int = 600, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Every shipped Omniglot MAML checkpoint and its baselines on the same test tasks."""
+    from mamllib.experiments.omniglot import (
+        OmniglotConfig,
+        evaluate_learners,
+        few_shot_head,
+        meta_test_episodes,
+        scratch_learner,
+    )
+
+    results: dict[str, Any] = {"num_tasks": num_tasks, "hardware": hardware(device),
+                               "torch": str(torch.__version__), "settings": {}}  # fmt: skip
+    for label, path in omniglot_checkpoints().items():
+        learner, ckpt = load_learner(path, map_location=device)
+        config = OmniglotConfig(**ckpt["config"])
+        learners = {"MAML": learner}
+        pretrained = path.with_name(f"omniglot_{config.n_way}way{config.k_shot}shot_pretrain.pt")
+        if pretrained.exists():
+            learners["pre-trained"] = few_shot_head(
+                load_learner(pretrained, map_location=device)[0], config.n_way
+            )
+        learners["scratch"] = scratch_learner(config, device=device)
+        batch = meta_test_episodes(config, num_tasks, device)
+        curves = evaluate_learners(learners, batch, config.eval_inner_steps, config.inner_lr)
+        results["settings"][label] = {
+            "checkpoint": path.name,
+            "iteration": ckpt["iteration"],
+            "iterations_planned": config.iterations,
+            "wall_time_s": ckpt["wall_time_s"],
+            "trained_on": ckpt["provenance"]["hardware"],
+            "inner_lr": config.inner_lr,
+            "steps": config.eval_inner_steps,
+            "n_way": config.n_way,
+            "k_shot": config.k_shot,
+            "curves": curves,
+        }
+    return results
+
+
+def table1_markdown(results: dict[str, Any]) -> str:
+    """The paper's Table 1 beside ours: accuracy % ± 95% CI after the test-time steps."""
+    from mamllib.experiments.omniglot import PAPER_FIRST_ORDER, PAPER_TABLE1
+
+    lines = [
+        "| setting | MAML, paper | first-order MAML, Nichol et al. | mamllib MAML | pre-trained | scratch | MAML trained for |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, r in results["settings"].items():
+        key = (r["n_way"], r["k_shot"])
+        paper, paper_ci = PAPER_TABLE1[key]
+
+        def acc(name: str, curves: dict = r["curves"]) -> str:
+            c = curves.get(name)
+            return f"{100 * c['mean'][-1]:.1f} ± {100 * c['ci95'][-1]:.1f}" if c else "—"
+
+        lines.append(
+            f"| {label}, {r['steps']} steps | {paper} ± {paper_ci} | {PAPER_FIRST_ORDER[key]} | {acc('MAML')} | "
+            f"{acc('pre-trained')} | {acc('scratch')} | {r['iteration']:,} of {r['iterations_planned']:,} "
+            f"iterations ({r['wall_time_s'] / 3600:.1f} h, {r['trained_on']}) |"
+        )
+    return "\n".join(lines)
+
+
+def figure_omniglot(results: dict[str, Any]):
+    """Accuracy vs inner steps at test time, one panel per shipped setting."""
+    import matplotlib.pyplot as plt
+
+    from mamllib.plots import plot_curves
+
+    settings = results["settings"]
+    fig, axes = plt.subplots(
+        1, max(1, len(settings)), figsize=(5 * max(1, len(settings)), 3.8), squeeze=False
+    )
+    for ax, (label, r) in zip(axes[0], settings.items()):
+        curves = {
+            name: ([100 * v for v in c["mean"]], [100 * v for v in c["ci95"]])
+            for name, c in r["curves"].items()
+        }
+        plot_curves(curves, ylabel="query accuracy (%)", title=f"Omniglot {label}", ax=ax)
+    fig.suptitle(
+        f"Accuracy after fine-tuning on the support set, {results['num_tasks']} test tasks"
+    )
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mamllib.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("domain", choices=["sinusoid"])
+    parser.add_argument("domain", choices=["sinusoid", "omniglot"])
     parser.add_argument("--tasks", type=int, default=600, help="test tasks per K (default 600)")
     parser.add_argument("--figures", type=Path, default=ROOT / "figures")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
@@ -238,9 +345,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.tasks < 2:
         parser.error(f"--tasks must be >= 2, got {args.tasks}")
     matplotlib.use("Agg")
-    results = evaluate_sinusoid(num_tasks=args.tasks)
     args.results.mkdir(parents=True, exist_ok=True)
     args.figures.mkdir(parents=True, exist_ok=True)
+    if args.domain == "omniglot":
+        results = evaluate_omniglot(num_tasks=args.tasks)
+        (args.results / "omniglot.json").write_text(json.dumps(results, indent=1) + "\n")
+        figure_omniglot(results).savefig(args.figures / "omniglot_accuracy_vs_steps.png", dpi=120)
+        print(table1_markdown(results))
+        print(f"\n{args.tasks} test tasks per setting on {results['hardware']}")
+        return 0
+    results = evaluate_sinusoid(num_tasks=args.tasks)
     (args.results / "sinusoid.json").write_text(json.dumps(results, indent=1) + "\n")
     figure_fits(load_sinusoid_learners()).savefig(args.figures / "sinusoid_fits.png", dpi=120)
     figure_curves(results).savefig(args.figures / "sinusoid_mse_vs_steps.png", dpi=120)
