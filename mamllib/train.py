@@ -130,7 +130,7 @@ def fit(
 
     if resume and out.exists():
         ckpt = load_checkpoint(out, expect_model=cls.model_name, map_location=experiment.device)
-        diff = _config_diff(ckpt["config"], asdict(config))
+        diff = _config_diff(asdict(saved_config(cls, ckpt, out)), asdict(config))
         for key in RESUMABLE_CHANGES:
             diff.pop(key, None)
         if diff:
@@ -196,6 +196,15 @@ def fit(
     return TrainResult(experiment, config.iterations, history, time.perf_counter() - t0, out)
 
 
+def saved_config(cls: type, ckpt: dict[str, Any], path: str | Path) -> Any:
+    """The config a checkpoint was trained with; fields added since then take their defaults."""
+    known = {f.name for f in dataclasses.fields(cls.config_cls)}
+    unknown = sorted(set(ckpt["config"]) - known)
+    if unknown:
+        raise CheckpointError(f"{path} has config fields this version does not know: {unknown}")
+    return cls.config_cls(**ckpt["config"])
+
+
 def load_learner(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[MAML, dict[str, Any]]:
@@ -211,11 +220,7 @@ def load_learner(
         raise CheckpointError(
             f"{path} holds a {ckpt['model']!r} model, expected {cls.model_name!r}"
         )
-    known = {f.name for f in dataclasses.fields(cls.config_cls)}
-    unknown = sorted(set(ckpt["config"]) - known)
-    if unknown:
-        raise CheckpointError(f"{path} has config fields this version does not know: {unknown}")
-    config = cls.config_cls(**ckpt["config"])
+    config = saved_config(cls, ckpt, path)
     learner = cls.build_learner(config, map_location)
     load_state_strict(learner, ckpt["state"]["learner"], str(path))
     learner.eval()

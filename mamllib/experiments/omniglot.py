@@ -19,84 +19,61 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mamllib.checkpoints import load_state_strict
 from mamllib.evaluate import accuracy, adaptation_curve, summarize_curve
-from mamllib.experiments.common import check_int, resolve_device
-from mamllib.maml import MAML, PATHS, MAMLConfig, check_positive_float, check_steps
+from mamllib.experiments.common import Experiment, MetaTrainingConfig, check_int, resolve_device
+from mamllib.maml import MAML, check_steps
 from mamllib.models import Conv4
 from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.omniglot import OmniglotTasks, load_omniglot, split_characters
 
-METHODS = ("maml", "pretrain")
 SPLITS = ("random", "lake")
 ROTATIONS = 4
 
 
 @dataclass(frozen=True)
-class OmniglotConfig:
+class OmniglotConfig(MetaTrainingConfig):
     """One Omniglot experiment; the defaults are the paper's 5-way 1-shot settings.
 
+    The fields of ``MetaTrainingConfig`` (here α = 0.4, one inner step, meta-batch 32,
+    60,000 iterations; the paper's 20-way settings are α = 0.1, 5 steps, meta-batch 16),
+    and:
+
     Attributes:
-        method: ``"maml"`` or ``"pretrain"`` (one classifier over all training classes).
         n_way: N, classes per task.
         k_shot: K, support images per class.
         k_query: query images per class during meta-training (the paper's code used K;
             evaluation always uses ``eval_query``).
-        inner_lr: α (paper: 0.4 for 5-way, 0.1 for 20-way).
-        inner_steps: inner updates during meta-training (paper: 1 for 5-way, 5 for 20-way).
         eval_inner_steps: inner updates at test time (paper: 3 for 5-way, 5 for 20-way).
-        first_order: first-order MAML.
-        outer_lr: β, Adam's learning rate.
-        meta_batch_size: tasks per meta-update (paper: 32 for 5-way, 16 for 20-way).
-        iterations: meta-updates (paper: 60,000).
+        eval_query: query images per class in evaluation (15).
         hidden: filters per convolution.
         split: ``"random"`` (the paper: 1,200 characters irrespective of alphabet for
             meta-training, 423 for testing) or ``"lake"`` (background/evaluation sets).
         split_seed: seeds the character split (documented: 0).
         n_val: characters of the meta-training part held out for validation.
-        seed: seeds the initial weights and the task stream.
-        eval_every: iterations between validation evaluations.
-        eval_tasks: validation tasks per evaluation.
-        eval_query: query images per class in evaluation (15).
-        checkpoint_every: iterations between checkpoints.
-        path: meta-batch implementation (``"auto"``, ``"vmap"``, ``"loop"``).
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     """
 
-    method: str = "maml"
+    inner_lr: float = 0.4
+    meta_batch_size: int = 32
+    iterations: int = 60_000
+    eval_every: int = 500
+    eval_tasks: int = 100
+    checkpoint_every: int = 500
     n_way: int = 5
     k_shot: int = 1
     k_query: int = 1
-    inner_lr: float = 0.4
-    inner_steps: int = 1
     eval_inner_steps: int = 3
-    first_order: bool = False
-    outer_lr: float = 1e-3
-    meta_batch_size: int = 32
-    iterations: int = 60_000
+    eval_query: int = 15
     hidden: int = 64
     split: str = "random"
     split_seed: int = 0
     n_val: int = 100
-    seed: int = 0
-    eval_every: int = 500
-    eval_tasks: int = 100
-    eval_query: int = 15
-    checkpoint_every: int = 500
-    path: str = "auto"
-    device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} is not one of {METHODS}")
+        super().__post_init__()
         if self.split not in SPLITS:
             raise ValueError(f"split={self.split!r} is not one of {SPLITS}")
-        for name in ("n_way", "k_shot", "k_query", "meta_batch_size", "iterations", "hidden",
-                     "eval_every", "eval_query", "checkpoint_every"):  # fmt: skip
+        for name in ("n_way", "k_shot", "k_query", "eval_query", "hidden", "n_val"):
             check_int(name, getattr(self, name), 1)
-        check_int("eval_tasks", self.eval_tasks, 2)
-        check_int("n_val", self.n_val, 1)
-        check_int("seed", self.seed, 0)
         check_int("split_seed", self.split_seed, 0)
         check_steps(self.eval_inner_steps, "eval_inner_steps")
         if self.k_shot + max(self.k_query, self.eval_query) > 20:
@@ -104,19 +81,6 @@ class OmniglotConfig:
                 f"k_shot + query images per class must be <= 20 drawings, got k_shot={self.k_shot}, "
                 f"k_query={self.k_query}, eval_query={self.eval_query}"
             )
-        check_positive_float("outer_lr", self.outer_lr)
-        if self.path not in PATHS:
-            raise ValueError(f"path={self.path!r} is not one of {PATHS}")
-        self.maml_config()
-
-    def maml_config(self) -> MAMLConfig:
-        return MAMLConfig(
-            inner_lr=self.inner_lr,
-            inner_steps=self.inner_steps,
-            outer_lr=self.outer_lr,
-            first_order=self.first_order,
-            path=self.path,
-        )
 
 
 def few_shot_head(learner: MAML, n_way: int) -> MAML:
@@ -150,7 +114,7 @@ def accuracy_curve(
     )
 
 
-class OmniglotExperiment:
+class OmniglotExperiment(Experiment):
     """Learner, optimiser, data resident on the device, task streams, validation tasks."""
 
     name = "omniglot"
@@ -234,24 +198,6 @@ class OmniglotExperiment:
     def headline(metrics: dict[str, Any]) -> str:
         acc = metrics["val_accuracy"]
         return f"val accuracy {100 * acc[0]:.1f}% -> {100 * acc[-1]:.1f}% ({len(acc) - 1} steps)"
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "learner": self.learner.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "generator_device": self.device.type,
-        }
-
-    def load_state(self, state: dict[str, Any], source: str) -> None:
-        load_state_strict(self.learner, state["learner"], source)
-        self.optimizer.load_state_dict(state["optimizer"])
-        if state["generator_device"] == self.device.type:
-            self.generator.set_state(state["generator"])
-        else:
-            # A CPU generator's state cannot drive a CUDA generator (or back): continue the
-            # task stream from a seed derived from the saved state, deterministically.
-            self.generator.manual_seed(int(state["generator"].sum()) + self.config.seed)
 
 
 def train_characters(config: OmniglotConfig) -> int:

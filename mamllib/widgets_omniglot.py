@@ -1,0 +1,729 @@
+"""The Omniglot dashboard, and the figures and helpers of chapter 2.
+
+``OmniglotDashboard``: pick or draw an N-way K-shot task of the meta-test characters,
+adapt the shipped MAML (second- or first-order), the pre-trained network (with a new
+N-way head) and a randomly initialised network to its support set with α and a number
+of steps, and step through the adaptation: the query images with their predicted labels
+and per-class probabilities after each step, and the query accuracy after 0..S steps.
+
+Figures (each takes ``ax=None`` and returns the axes): ``plot_image_grid``,
+``plot_episode``, ``plot_support``, ``plot_adaptation``, ``plot_accuracy_steps``. Helpers the notebook calls:
+``load_omniglot_learners``, ``accuracy_table_markdown``,
+``pixel_nearest_neighbour_accuracy``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from mamllib.experiments.omniglot import (
+    PAPER_FIRST_ORDER,
+    PAPER_TABLE1,
+    OmniglotConfig,
+    few_shot_head,
+    scratch_learner,
+)
+from mamllib.maml import MAML, check_positive_float
+from mamllib.plots import color_for
+from mamllib.tasks.base import TaskBatch
+from mamllib.tasks.omniglot import OmniglotData, OmniglotTasks, load_omniglot, split_characters
+from mamllib.train import load_learner
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+FIRST_ORDER = "MAML (first-order)"
+REQUIRED = ("MAML", "pre-trained")
+CORRECT, WRONG = "tab:green", "tab:red"
+STRIP_BACKGROUND = 0.9  # grey where a class has probability 0, so the strip's extent shows
+
+
+def checkpoint_paths(
+    n_way: int = 5, k_shot: int = 1, checkpoint_dir: str | Path | None = None
+) -> dict[str, Path]:
+    """Where the shipped N-way K-shot checkpoints live, by learner label (present or not)."""
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
+    stem = f"omniglot_{n_way}way{k_shot}shot"
+    return {
+        "MAML": folder / f"{stem}_maml.pt",
+        FIRST_ORDER: folder / f"{stem}_maml_fo.pt",
+        "pre-trained": folder / f"{stem}_pretrain.pt",
+    }
+
+
+def load_omniglot_learners(
+    n_way: int = 5,
+    k_shot: int = 1,
+    checkpoint_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, MAML]:
+    """The shipped learners for N-way K-shot tasks, ready to adapt, by label.
+
+    ``"MAML"`` and ``"pre-trained"`` (its classifier head replaced by a zero N-way head,
+    ``few_shot_head``) must exist; ``"MAML (first-order)"`` is included when its
+    checkpoint does. ``"scratch"`` is a randomly initialised ``Conv4`` (seed 0).
+
+    Raises:
+        FileNotFoundError: a required checkpoint is missing (the message names it).
+    """
+    paths = checkpoint_paths(n_way, k_shot, checkpoint_dir)
+    missing = [str(paths[label]) for label in REQUIRED if not paths[label].is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"missing checkpoint(s) {missing}; train them with `python -m mamllib.train omniglot "
+            "...` (see notebooks/02_omniglot.ipynb, Section 3)"
+        )
+    learners = {}
+    for label, path in paths.items():
+        if path.is_file():
+            learner, ckpt = load_learner(path, map_location=device)
+            learners[label] = few_shot_head(learner, n_way) if label == "pre-trained" else learner
+            if label == "MAML":
+                config = OmniglotConfig(**ckpt["config"])
+    learners["scratch"] = scratch_learner(config, seed=0, device=device)
+    return learners
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def pixel_nearest_neighbour_accuracy(batch: TaskBatch) -> Tensor:
+    """``[T]`` query accuracy of labelling each query image like its nearest support image.
+
+    Distances are Euclidean in pixel space; nothing is learned. A floor for any method.
+    """
+    xs, xq = batch.x_support.flatten(2).double(), batch.x_query.flatten(2).double()
+    distances = torch.cdist(xq, xs, compute_mode="donot_use_mm_for_euclid_dist")
+    predicted = batch.y_support.gather(1, distances.argmin(-1))
+    return (predicted == batch.y_query).float().mean(1)
+
+
+def _cell(summary: Mapping, step: int) -> str:
+    return f"{100 * summary['mean'][step]:.1f} ± {100 * summary['ci95'][step]:.1f}"
+
+
+def accuracy_table_markdown(
+    results: Mapping[str, Mapping],
+    n_way: int = 5,
+    k_shot: int = 1,
+    steps: Sequence[int] = (0, 1, 2, 3),
+) -> str:
+    """Query accuracy (%) ± 95% CI after each of ``steps``, with the published numbers.
+
+    The published numbers are after the paper's test-time steps (3 for 5-way), so they
+    go in the last column.
+
+    Args:
+        results: label -> ``summarize_curve`` output (``evaluate_learners``).
+    """
+    tasks = next(iter(results.values()))["num_tasks"]
+    header = " | ".join(f"{s} step{'' if s == 1 else 's'}" for s in steps)
+    rows = [
+        f"| {n_way}-way {k_shot}-shot, {tasks} test tasks: accuracy % ± 95% CI | {header} |",
+        "|---|" + "---:|" * len(steps),
+    ]
+    rows += [
+        f"| {label} | " + " | ".join(_cell(summary, s) for s in steps) + " |"
+        for label, summary in results.items()
+    ]
+    blanks = " | ".join("" for _ in steps[:-1])
+    if (n_way, k_shot) in PAPER_TABLE1:
+        mean, ci = PAPER_TABLE1[(n_way, k_shot)]
+        rows.append(f"| MAML, paper (Finn et al. 2017) | {blanks} | {mean} ± {ci} |")
+    if (n_way, k_shot) in PAPER_FIRST_ORDER:
+        rows.append(
+            f"| first-order MAML, published (Nichol et al. 2018) | {blanks} | "
+            f"{PAPER_FIRST_ORDER[(n_way, k_shot)]} |"
+        )
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def class_colors(n: int) -> list[tuple[float, float, float]]:
+    """One colour per class label of a task (the support frames and probability strips)."""
+    cmap = plt.get_cmap("Dark2" if n <= 8 else "tab20")
+    return [to_rgb(cmap(i % cmap.N)) for i in range(n)]
+
+
+def _ax(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _strokes(images) -> np.ndarray:
+    """Float images in [0, 1] with strokes 1.0, ``[..., H, W]`` (a channel dim of 1 dropped)."""
+    if isinstance(images, Tensor):
+        images = images.detach().cpu()
+        images = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        images = images.numpy()
+    images = np.asarray(images, dtype=float)
+    if images.ndim >= 3 and images.shape[-3] == 1:
+        images = images[..., 0, :, :]
+    return images
+
+
+@dataclass
+class _Mosaic:
+    """Thumbnails laid out on a grid as one RGB image (one ``imshow`` draws them all)."""
+
+    rows: int
+    cols: int
+    side: int
+    band: int = 0  # pixels above each thumbnail for a label
+    strip: int = 0  # pixels below each thumbnail for a probability strip
+    pad: int = 2  # frame thickness
+    gap: int = 3
+
+    @property
+    def box(self) -> int:
+        return self.side + 2 * self.pad
+
+    @property
+    def cell_w(self) -> int:
+        return self.box + self.gap
+
+    @property
+    def cell_h(self) -> int:
+        return self.band + self.box + (self.strip + 1 if self.strip else 0) + self.gap
+
+    def origin(self, r: int, c: int) -> tuple[int, int]:
+        """Top-left pixel (y, x) of the frame of cell (r, c)."""
+        return r * self.cell_h + self.band, c * self.cell_w
+
+    def centre(self, r: int, c: int) -> tuple[float, float]:
+        y, x = self.origin(r, c)
+        return y + self.box / 2 - 0.5, x + self.box / 2 - 0.5
+
+    def canvas(self) -> np.ndarray:
+        return np.ones((self.rows * self.cell_h - self.gap, self.cols * self.cell_w - self.gap, 3))
+
+    def put(self, canvas: np.ndarray, r: int, c: int, image: np.ndarray, frame=None) -> None:
+        y, x = self.origin(r, c)
+        if frame is not None:
+            canvas[y : y + self.box, x : x + self.box] = to_rgb(frame)
+        p = self.pad
+        canvas[y + p : y + p + self.side, x + p : x + p + self.side] = (1.0 - image)[..., None]
+
+    def put_strip(self, canvas: np.ndarray, r: int, c: int, probs: np.ndarray, colors) -> None:
+        """Segment k, in class k's colour, is as saturated as the probability of class k."""
+        y, x = self.origin(r, c)
+        y += self.box + 1
+        edges = np.linspace(0, self.box, len(probs) + 1).round().astype(int)
+        for k, prob in enumerate(probs):
+            tint = STRIP_BACKGROUND * (1.0 - prob) + prob * np.asarray(colors[k])
+            canvas[y : y + self.strip, x + edges[k] : x + edges[k + 1]] = tint
+
+    def show(self, canvas: np.ndarray, ax: Axes) -> None:
+        ax.imshow(canvas, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+
+
+def plot_image_grid(
+    images,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Images ``[R, C, (1,) H, W]`` (strokes 1.0, or uint8 255) as a grid, dark on white."""
+    images = _strokes(images)
+    rows, cols, side = images.shape[0], images.shape[1], images.shape[-1]
+    ax = _ax(ax, (0.5 * cols + 1.5, 0.5 * rows + 0.6))
+    mosaic = _Mosaic(rows, cols, side, pad=0, gap=2)
+    canvas = mosaic.canvas()
+    for r in range(rows):
+        for c in range(cols):
+            mosaic.put(canvas, r, c, images[r, c])
+    mosaic.show(canvas, ax)
+    if row_labels is not None:
+        ax.set_yticks([mosaic.centre(r, 0)[0] for r in range(rows)], list(row_labels))
+        ax.tick_params(axis="y", length=0)
+    if col_labels is not None:
+        ax.set_xticks([mosaic.centre(0, c)[1] for c in range(cols)], list(col_labels))
+        ax.tick_params(axis="x", length=0)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _by_class(x: Tensor, y: Tensor, n_way: int) -> list[list[int]]:
+    """Indices of the examples of each label, in order."""
+    return [(y == k).nonzero().flatten().tolist() for k in range(n_way)]
+
+
+def plot_episode(
+    batch: TaskBatch,
+    task_index: int = 0,
+    class_names: Sequence[str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """One task of a ``TaskBatch``: a row per class, its support then its query images.
+
+    Support frames are in the class's colour; a gap separates the query images.
+    """
+    xs, ys = batch.x_support[task_index], batch.y_support[task_index]
+    xq, yq = batch.x_query[task_index], batch.y_query[task_index]
+    n_way = int(ys.max()) + 1
+    support, query = _by_class(xs, ys, n_way), _by_class(xq, yq, n_way)
+    k, q = max(map(len, support)), max(map(len, query))
+    images_s, images_q = _strokes(xs), _strokes(xq)
+    colors = class_colors(n_way)
+    ax = _ax(ax, (0.55 * (k + q + 1) + 2, 0.6 * n_way + 0.8))
+    mosaic = _Mosaic(n_way, k + 1 + q, images_s.shape[-1], pad=2, gap=3)
+    canvas = mosaic.canvas()
+    for r in range(n_way):
+        for c, i in enumerate(support[r]):
+            mosaic.put(canvas, r, c, images_s[i], frame=colors[r])
+        for c, i in enumerate(query[r]):
+            mosaic.put(canvas, r, k + 1 + c, images_q[i], frame="0.85")
+    mosaic.show(canvas, ax)
+    names = class_names or [f"class {r}" for r in range(n_way)]
+    ax.set_yticks([mosaic.centre(r, 0)[0] for r in range(n_way)], list(names))
+    for r, label in enumerate(ax.get_yticklabels()):
+        label.set_color(colors[r])
+    ax.tick_params(length=0)
+
+    def middle(first: int, last: int) -> float:
+        return (mosaic.centre(0, first)[1] + mosaic.centre(0, last)[1]) / 2
+
+    ax.set_xticks([middle(0, k - 1), middle(k + 1, k + q)],
+                  [f"support (K = {k})", f"query ({q} per class)"])  # fmt: skip
+    ax.xaxis.set_ticks_position("top")
+    return ax
+
+
+def plot_support(
+    x_support: Tensor,
+    y_support: Tensor,
+    class_names: Sequence[str] | None = None,
+    title: str = "support set",
+    ax: Axes | None = None,
+) -> Axes:
+    """The support images of one task, one row per class, framed in the class colours."""
+    n_way = int(y_support.max()) + 1
+    support = _by_class(x_support, y_support, n_way)
+    k = max(map(len, support))
+    images = _strokes(x_support)
+    colors = class_colors(n_way)
+    ax = _ax(ax, (0.6 * k + 1.5, 0.6 * n_way + 0.6))
+    mosaic = _Mosaic(n_way, k, images.shape[-1], pad=2, gap=4)
+    canvas = mosaic.canvas()
+    for r in range(n_way):
+        for c, i in enumerate(support[r]):
+            mosaic.put(canvas, r, c, images[i], frame=colors[r])
+    mosaic.show(canvas, ax)
+    names = class_names or [str(r) for r in range(n_way)]
+    ax.set_yticks([mosaic.centre(r, 0)[0] for r in range(n_way)], list(names), fontsize=9)
+    for r, label in enumerate(ax.get_yticklabels()):
+        label.set_color(colors[r])
+    ax.tick_params(length=0)
+    ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_adaptation(
+    x_query: Tensor,
+    y_query: Tensor,
+    probabilities: Tensor,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """A learner's predictions on one task's query set: one row per true class.
+
+    Each query image is framed green when predicted right and red when wrong, with the
+    predicted label above it and, below it, a strip of the per-class probabilities
+    (segment k, in class k's colour, is as saturated as p(k)).
+
+    Args:
+        x_query: ``[N·Q, 1, H, W]``; y_query: ``[N·Q]`` true labels.
+        probabilities: ``[N·Q, N]`` softmax outputs (NaN where adaptation diverged).
+    """
+    probs = probabilities.detach().cpu().double()
+    n_way = probs.shape[-1]
+    rows = _by_class(x_query, y_query, n_way)
+    q = max(map(len, rows))
+    images = _strokes(x_query)
+    colors = class_colors(n_way)
+    ax = _ax(ax, (0.55 * q + 1, 0.75 * n_way + 0.6))
+    mosaic = _Mosaic(n_way, q, images.shape[-1], band=9, strip=5, pad=2, gap=3)
+    canvas = mosaic.canvas()
+    finite = torch.isfinite(probs).all(-1)
+    predicted = probs.nan_to_num(-1.0).argmax(-1)
+    for r in range(n_way):
+        for c, i in enumerate(rows[r]):
+            ok = bool(finite[i]) and int(predicted[i]) == r
+            mosaic.put(canvas, r, c, images[i], frame=CORRECT if ok else WRONG)
+            if finite[i]:
+                mosaic.put_strip(canvas, r, c, probs[i].numpy(), colors)
+    mosaic.show(canvas, ax)
+    for r in range(n_way):
+        for c, i in enumerate(rows[r]):
+            y, x = mosaic.origin(r, c)
+            text = str(int(predicted[i])) if finite[i] else "?"
+            ok = bool(finite[i]) and int(predicted[i]) == r
+            ax.text(x + mosaic.box / 2, y - 1, text, ha="center", va="bottom", fontsize=7,
+                    fontweight="bold", color=CORRECT if ok else WRONG)  # fmt: skip
+    ax.set_yticks([mosaic.centre(r, 0)[0] for r in range(n_way)], [str(r) for r in range(n_way)])
+    for r, label in enumerate(ax.get_yticklabels()):
+        label.set_color(colors[r])
+    ax.tick_params(length=0)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_accuracy_steps(
+    accuracy: Mapping[str, Sequence[float]],
+    marked_step: int | None = None,
+    chance: float | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """One task's query accuracy (fractions) after 0..S steps, one line per learner.
+
+    The baselines are dashed with hollow markers over MAML's line, so equal curves stay
+    visible.
+    """
+    ax = _ax(ax, (5, 3.5))
+    for label, values in accuracy.items():
+        maml = label.startswith("MAML")
+        if maml:
+            ax.plot(range(len(values)), [100 * v for v in values], "o-", ms=5, lw=2.2,
+                    color=color_for(label), zorder=3, label=label)  # fmt: skip
+        else:
+            ax.plot(range(len(values)), [100 * v for v in values], "s--", ms=7, lw=1.3,
+                    mfc="none", mew=1.5, color=color_for(label), zorder=4, label=label)  # fmt: skip
+    if chance is not None:
+        ax.axhline(100 * chance, color="0.5", ls=":", lw=1, label="chance")
+    if marked_step is not None:
+        ax.axvline(marked_step, color="0.3", lw=1, alpha=0.4)
+    steps = max(len(v) for v in accuracy.values()) - 1
+    ax.set(xlabel="number of gradient steps", ylabel="query accuracy (%)",
+           ylim=(0, 104), xlim=(-0.3, max(steps, 1) + 0.3))  # fmt: skip
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+# ----------------------------------------------------------------------------- dashboard
+
+
+def _short(alphabet: str, width: int = 13) -> str:
+    name = alphabet.split("_(")[0].replace("_", " ")
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def _fraction(value: float) -> str:
+    return f"{100 * value:.0f}%" if math.isfinite(value) else "diverged (α too large)"
+
+
+@dataclass
+class OmniglotView:
+    """What the dashboard computed for the current settings (tests read this).
+
+    ``accuracy`` has ``steps + 1`` entries per learner (NaN after a step where SGD
+    diverged); ``predictions`` ``[N·Q]`` and ``probabilities`` ``[N·Q, N]`` are those
+    after ``step`` inner updates.
+    """
+
+    task_index: int
+    classes: list[int]  # character indices of the N classes
+    rotations: list[int]  # multiples of 90°
+    alphabets: list[str]
+    inner_lr: float
+    steps: int
+    step: int
+    maml: str  # which MAML checkpoint is shown: "MAML" or "MAML (first-order)"
+    y_query: Tensor
+    accuracy: dict[str, list[float]] = field(default_factory=dict)
+    predictions: dict[str, Tensor] = field(default_factory=dict)
+    probabilities: dict[str, Tensor] = field(default_factory=dict)
+
+
+class OmniglotDashboard:
+    """Step through MAML's adaptation to a new Omniglot task, beside the baselines.
+
+    Controls: the test task (a slider over ``num_tasks`` seeded tasks of the meta-test
+    characters, and a "new task" button that jumps to a random one), α (log slider),
+    the inner steps S, the step whose predictions are shown (0..S, with a play button)
+    and MAML's order (second-order, or first-order when its checkpoint exists).
+
+    Args:
+        learners: label -> learner with an N-way head. Needs ``"MAML"`` and
+            ``"pre-trained"`` (use ``few_shot_head`` on the pre-training checkpoint);
+            ``"MAML (first-order)"`` enables the order toggle; ``"scratch"`` defaults to
+            ``scratch_learner(config)``. ``load_omniglot_learners`` gives all of them.
+        config: the experiment (N, K, split, default α and test steps); default
+            ``OmniglotConfig()``, the paper's 5-way 1-shot.
+        seed: which sequence of test tasks the slider indexes.
+        k_query: query images per class shown and graded (the table uses 15; 5 keeps
+            the grid readable).
+        max_steps: the largest S the steps slider offers.
+        num_tasks: test tasks the task slider reaches.
+        data: a loaded ``OmniglotData`` (default: ``load_omniglot()``).
+    """
+
+    def __init__(
+        self,
+        learners: Mapping[str, MAML],
+        config: OmniglotConfig | None = None,
+        seed: int = 0,
+        k_query: int = 5,
+        max_steps: int = 10,
+        num_tasks: int = 1000,
+        data: OmniglotData | None = None,
+    ):
+        config = OmniglotConfig() if config is None else config
+        if not isinstance(config, OmniglotConfig):
+            raise ValueError(f"config must be an OmniglotConfig, got {type(config).__name__}")
+        if not isinstance(learners, Mapping):
+            raise ValueError(
+                f"learners must be a dict label -> MAML, got {type(learners).__name__}"
+            )
+        missing = [label for label in REQUIRED if label not in learners]
+        if missing:
+            raise ValueError(
+                f"the dashboard needs learners {missing}; got {sorted(learners)} "
+                "(load_omniglot_learners() loads the shipped ones)"
+            )
+        for label, learner in learners.items():
+            if not isinstance(learner, MAML):
+                raise ValueError(
+                    f"learners[{label!r}] must be a MAML, got {type(learner).__name__}"
+                )
+            outputs = getattr(learner.model, "n_way", None)
+            if outputs != config.n_way:
+                raise ValueError(
+                    f"learners[{label!r}] has {outputs} outputs but the tasks are {config.n_way}-way; "
+                    f"give a pre-trained classifier an N-way head with few_shot_head(learner, {config.n_way})"
+                )
+        for name, value, low, high in (
+            ("seed", seed, 0, None),
+            ("k_query", k_query, 1, 20 - config.k_shot),
+            ("max_steps", max_steps, 1, 100),
+            ("num_tasks", num_tasks, 1, None),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an int, got {value!r}")
+            if value < low or (high is not None and value > high):
+                raise ValueError(f"{name} must be in [{low}, {high if high else '∞'}), got {value}")
+        self.config = config
+        self.learners = dict(learners)
+        self.device = self.learners["MAML"].device
+        if "scratch" not in self.learners:
+            self.learners["scratch"] = scratch_learner(config, device=self.device)
+        self.seed, self.k_query, self.num_tasks = seed, k_query, num_tasks
+        data = load_omniglot() if data is None else data
+        self.alphabets = data.alphabets
+        splits = split_characters(data, config.split, seed=config.split_seed, n_val=config.n_val)
+        self.tasks = OmniglotTasks(data.float_images(self.device), splits["test"])
+        self.generator = torch.Generator().manual_seed(seed)
+        self._computed: tuple | None = None
+        self._trajectories: dict[str, Tensor] = {}
+        self._holding = False
+
+        steps = min(config.eval_inner_steps, max_steps)
+        has_fo = FIRST_ORDER in self.learners
+        self.task = W.IntSlider(value=0, min=0, max=num_tasks - 1, description="test task")
+        self.new_task = W.Button(description="new task", icon="refresh")
+        self.alpha = W.FloatLogSlider(value=config.inner_lr, base=10, min=-2, max=0.5, step=0.05,
+                                      description="α (inner lr)", readout_format=".3f")  # fmt: skip
+        self.steps = W.IntSlider(value=steps, min=0, max=max_steps, description="inner steps S")
+        self.step = W.IntSlider(value=steps, min=0, max=steps, description="show step")
+        self.play = W.Play(value=steps, min=0, max=steps, interval=900, description="play")
+        W.jslink((self.play, "value"), (self.step, "value"))
+        self.order = W.ToggleButtons(options=["second-order", "first-order"], value="second-order",
+                                     description="MAML order", disabled=not has_fo)  # fmt: skip
+        self.order_note = W.HTML(
+            ""
+            if has_fo
+            else "<i>first-order: no checkpoint shipped "
+            f"({checkpoint_paths(config.n_way, config.k_shot)[FIRST_ORDER].name})</i>"
+        )
+        self.status = W.HTML()
+        self.out = W.Output()
+        for control in (self.task, self.alpha, self.order):
+            control.observe(lambda _: self.update(), names="value")
+        self.steps.observe(lambda change: self._on_steps(change["new"]), names="value")
+        self.step.observe(lambda _: self._on_step(), names="value")
+        self.new_task.on_click(lambda _: self.resample())
+        self.view = self.update()
+
+    # ----------------------------------------------------------------- state
+
+    @contextmanager
+    def _hold(self):
+        """Change several controls with one recomputation at the end."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+
+    def _on_steps(self, steps: int) -> None:
+        with self._hold():
+            self.step.max = self.play.max = max(steps, 0)
+            self.step.value = steps
+        self.update()
+
+    def _on_step(self) -> None:
+        if not self._holding:
+            self.update()
+
+    def task_batch(self, index: int | None = None) -> TaskBatch:
+        """Test task number ``index`` (default: the slider's): the same task every time."""
+        index = self.task.value if index is None else index
+        generator = torch.Generator(self.device).manual_seed(self.seed * self.num_tasks + index)
+        c = self.config
+        return self.tasks.sample(1, c.n_way, c.k_shot, self.k_query, generator=generator)
+
+    def resample(self) -> OmniglotView:
+        """Jump to another random test task."""
+        index = self.task.value
+        while index == self.task.value and self.num_tasks > 1:
+            index = int(torch.randint(self.num_tasks, (1,), generator=self.generator))
+        self.task.value = index  # the slider's observer recomputes
+        return self.view
+
+    def _shown(self) -> dict[str, MAML]:
+        maml = FIRST_ORDER if self.order.value == "first-order" else "MAML"
+        if maml not in self.learners:
+            maml = "MAML"
+        return {maml: self.learners[maml], "pre-trained": self.learners["pre-trained"],
+                "scratch": self.learners["scratch"]}  # fmt: skip
+
+    @torch.no_grad()
+    def _trajectory(self, learner: MAML, batch: TaskBatch, alpha: float, steps: int) -> Tensor:
+        """``[steps + 1, N·Q, N]`` query probabilities after 0..steps inner updates."""
+        xs, ys = batch.x_support[0], batch.y_support[0]
+        xq = batch.x_query[0]
+        theta = learner.params
+        probs = [learner(xq, theta).softmax(-1)]
+        for _ in range(steps):
+            theta, _ = learner.adapt(
+                xs, ys, steps=1, inner_lr=alpha, params=theta, first_order=True
+            )
+            probs.append(learner(xq, theta).softmax(-1))
+        return torch.stack(probs).cpu()
+
+    def compute(self) -> OmniglotView:
+        """Adapt the shown learners to the current task (reusing the last adaptation when
+        only the shown step changed); no drawing."""
+        alpha, steps, index = float(self.alpha.value), int(self.steps.value), self.task.value
+        check_positive_float("α", alpha)
+        shown = self._shown()
+        key = (index, alpha, steps, tuple(shown))
+        if self._computed != key:
+            self.batch = self.task_batch(index)
+            self._trajectories = {
+                label: self._trajectory(learner, self.batch, alpha, steps)
+                for label, learner in shown.items()
+            }
+            self._computed = key
+        step = min(int(self.step.value), steps)
+        y = self.batch.y_query[0].cpu()
+        classes = self.batch.info["classes"][0].tolist()
+        view = OmniglotView(
+            task_index=index,
+            classes=classes,
+            rotations=self.batch.info["rotations"][0].tolist(),
+            alphabets=[self.alphabets[c] for c in classes],
+            inner_lr=alpha,
+            steps=steps,
+            step=step,
+            maml=next(iter(shown)),
+            y_query=y,
+        )
+        for label, probs in self._trajectories.items():
+            finite = torch.isfinite(probs).all(-1).all(-1).tolist()
+            correct = (probs.argmax(-1) == y).float().mean(-1)
+            view.accuracy[label] = [
+                a if ok else math.nan for a, ok in zip(correct.tolist(), finite)
+            ]
+            view.probabilities[label] = probs[step]
+            view.predictions[label] = probs[step].argmax(-1)
+        return view
+
+    def update(self) -> OmniglotView:
+        """Recompute (if needed) and redraw."""
+        if self._holding:
+            return self.view
+        self.view = self.compute()
+        self._draw(self.view)
+        return self.view
+
+    # ----------------------------------------------------------------- drawing
+
+    def figure(self, view: OmniglotView | None = None) -> Figure:
+        """The dashboard's figure for ``view`` (default: the current one)."""
+        view = view or self.view
+        n = self.config.n_way
+        fig = plt.figure(figsize=(14, 4.3))
+        grid = fig.add_gridspec(1, 4, width_ratios=[1.0, 1.45, 1.45, 2.3], wspace=0.25)
+        names = [f"{k}: {_short(a)}, {90 * r}°"
+                 for k, (a, r) in enumerate(zip(view.alphabets, view.rotations))]  # fmt: skip
+        support = fig.add_subplot(grid[0])
+        plot_support(self.batch.x_support[0], self.batch.y_support[0], names,
+                     title=f"task {view.task_index}: support (K = {self.config.k_shot})",
+                     ax=support)  # fmt: skip
+        after = f"after {view.step} step{'' if view.step == 1 else 's'}"
+        for i, label in enumerate((view.maml, "pre-trained")):
+            acc = view.accuracy[label][view.step]
+            plot_adaptation(self.batch.x_query[0], view.y_query, view.probabilities[label],
+                            title=f"{label}, {after}: {_fraction(acc)}",
+                            ax=fig.add_subplot(grid[1 + i]))  # fmt: skip
+        curve = fig.add_subplot(grid[3])
+        plot_accuracy_steps(view.accuracy, marked_step=view.step, chance=1 / n, ax=curve)
+        curve.set_title(f"this task, α = {view.inner_lr:.3g}", fontsize=10)
+        fig.subplots_adjust(left=0.085, right=0.99, top=0.9, bottom=0.12)
+        return fig
+
+    def _draw(self, view: OmniglotView) -> None:
+        with self.out:
+            self.out.clear_output(wait=True)
+            fig = self.figure(view)
+            plt.show()
+            plt.close(fig)
+        rows = "".join(
+            f"<tr><td style='color:{color_for(label) or 'black'}'>{label}</td>"
+            f"<td>{_fraction(acc[0])}</td><td>{_fraction(acc[view.step])}</td>"
+            f"<td>{_fraction(acc[-1])}</td></tr>"
+            for label, acc in view.accuracy.items()
+        )
+        self.status.value = (
+            f"<table><tr><th>query accuracy</th><th>0 steps</th><th>step {view.step}</th>"
+            f"<th>{view.steps} steps</th></tr>{rows}</table>"
+            f"<small>{self.config.n_way}-way {self.config.k_shot}-shot, {self.k_query} query "
+            "images per class; chance = 1/N</small>"
+        )
+
+    # ----------------------------------------------------------------- layout
+
+    def widget(self) -> W.Widget:
+        task = W.VBox([W.HTML("<b>Test task</b>"), self.task, self.new_task])
+        adapt = W.VBox([W.HTML("<b>Adapt at test time</b>"), self.alpha, self.steps,
+                        W.HBox([self.step, self.play])])  # fmt: skip
+        order = W.VBox([W.HTML("<b>Checkpoint</b>"), self.order, self.order_note])
+        return W.VBox([W.HBox([task, adapt, order, self.status]), self.out])
+
+    def show(self) -> None:
+        from IPython.display import display
+
+        display(self.widget())

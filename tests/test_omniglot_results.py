@@ -1,0 +1,63 @@
+"""The shipped Omniglot checkpoints, re-evaluated against their recorded results."""
+
+import json
+import math
+
+import pytest
+
+from mamllib.experiments.omniglot import (
+    OmniglotConfig,
+    evaluate_learners,
+    meta_test_episodes,
+    scratch_learner,
+)
+from mamllib.reproduce import ROOT, omniglot_checkpoints
+from mamllib.train import load_learner
+
+RESULTS = ROOT / "results" / "omniglot.json"
+TASKS = 100  # a different, smaller sample of test tasks than the recorded 600
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    return json.loads(RESULTS.read_text())
+
+
+def test_results_are_for_the_shipped_checkpoints(recorded):
+    shipped = omniglot_checkpoints()
+    assert "5-way 1-shot" in shipped
+    assert set(recorded["settings"]) == set(shipped)
+    for label, path in shipped.items():
+        _, ckpt = load_learner(path)
+        assert recorded["settings"][label]["iteration"] == ckpt["iteration"], (
+            f"results/omniglot.json is stale for {label}: rerun python -m mamllib.reproduce omniglot"
+        )
+
+
+@pytest.mark.parametrize("label", ["5-way 1-shot"])
+def test_checkpoint_reproduces_its_recorded_accuracy(recorded, label):
+    """A fresh estimate on other test tasks agrees with the recorded one within their CIs."""
+    learner, ckpt = load_learner(omniglot_checkpoints()[label])
+    config = OmniglotConfig(**ckpt["config"])
+    batch = meta_test_episodes(config, TASKS, seed=7)
+    fresh = evaluate_learners({"MAML": learner}, batch, config.eval_inner_steps, config.inner_lr)["MAML"]
+    saved = recorded["settings"][label]["curves"]["MAML"]
+    bound = math.hypot(fresh["ci95"][-1], saved["ci95"][-1])
+    assert abs(fresh["mean"][-1] - saved["mean"][-1]) <= bound, (fresh["mean"], saved["mean"])
+
+
+def test_maml_beats_the_baselines_by_a_wide_margin(recorded):
+    curves = recorded["settings"]["5-way 1-shot"]["curves"]
+    maml = curves["MAML"]["mean"][-1]
+    assert maml > 0.9
+    for baseline in ("pre-trained", "scratch"):
+        if baseline in curves:
+            assert maml - curves[baseline]["mean"][-1] > 0.1, baseline
+
+
+def test_scratch_is_better_than_chance_but_far_from_maml():
+    config = OmniglotConfig()
+    batch = meta_test_episodes(config, 20, seed=11)
+    curve = evaluate_learners({"scratch": scratch_learner(config)}, batch, 3, 0.4)["scratch"]["mean"]
+    assert abs(curve[0] - 1 / config.n_way) < 0.15
+    assert curve[-1] > curve[0]
