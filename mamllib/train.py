@@ -125,7 +125,7 @@ def fit(
             "(--overwrite) to start over"
         )
     experiment = cls(config)
-    start, history, wall = 0, [], 0.0
+    start, history, wall, sessions = 0, [], 0.0, []
     out = Path(out) if out is not None else None
 
     if resume and out.exists():
@@ -142,14 +142,21 @@ def fit(
             )
         experiment.load_state(ckpt["state"], str(out))
         start, history, wall = ckpt["iteration"], list(ckpt["history"]), ckpt["wall_time_s"]
+        sessions = list(ckpt.get("sessions", []))
         if start > config.iterations:
             raise ValueError(
                 f"{out} is already at iteration {start}, past the requested iterations={config.iterations}"
             )
 
+    this_session = provenance(experiment.device)
+
     def checkpoint(iteration: int, elapsed: float) -> None:
         if out is None:
             return
+        # One record per command that trained this run: a long run may span several
+        # sessions and machines, and each says how far it got.
+        this_session.update(start_iteration=start, end_iteration=iteration,
+                            wall_time_s=elapsed - wall)  # fmt: skip
         save_checkpoint(
             out,
             {
@@ -160,6 +167,7 @@ def fit(
                 "history": history,
                 "wall_time_s": elapsed,
                 "provenance": provenance(experiment.device),
+                "sessions": [*sessions, this_session],
                 "state": experiment.state(),
             },
         )

@@ -589,3 +589,12 @@ def test_mean_ci95_matches_numpy():
         mean_ci95(torch.tensor([1.0]))
     with pytest.raises(ValueError, match="at least 2"):
         mean_ci95(torch.zeros(5, 1), dim=1)
+
+
+def test_each_training_session_is_recorded(tmp_path):
+    out = tmp_path / "run.pt"
+    fit("sinusoid", small_config(iterations=20), out, progress=False)
+    fit("sinusoid", small_config(iterations=40), out, resume=True, progress=False)
+    sessions = load_checkpoint(out)["sessions"]
+    assert [(s["start_iteration"], s["end_iteration"]) for s in sessions] == [(0, 20), (20, 40)]
+    assert all(s["wall_time_s"] > 0 and s["hardware"] and "torch" in s for s in sessions)
