@@ -7,8 +7,8 @@ of steps, and step through the adaptation: the query images with their predicted
 and per-class probabilities after each step, and the query accuracy after 0..S steps.
 
 Figures (each takes ``ax=None`` and returns the axes): ``plot_image_grid``,
-``plot_episode``, ``plot_support``, ``plot_adaptation``, ``plot_accuracy_steps``. Helpers the notebook calls:
-``load_omniglot_learners``, ``accuracy_table_markdown``,
+``plot_episode``, ``plot_support``, ``plot_adaptation``, ``plot_accuracy_steps``.
+Helpers the notebook calls: ``load_omniglot_learners``, ``accuracy_table_markdown``,
 ``pixel_nearest_neighbour_accuracy``.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import ipywidgets as W
@@ -67,12 +67,23 @@ def load_omniglot_learners(
     k_shot: int = 1,
     checkpoint_dir: str | Path | None = None,
     device: torch.device | str = "cpu",
-) -> dict[str, MAML]:
-    """The shipped learners for N-way K-shot tasks, ready to adapt, by label.
+    path: str = "auto",
+) -> tuple[dict[str, MAML], dict[str, dict]]:
+    """The shipped learners for N-way K-shot tasks, ready to adapt, and their checkpoints.
 
     ``"MAML"`` and ``"pre-trained"`` (its classifier head replaced by a zero N-way head,
     ``few_shot_head``) must exist; ``"MAML (first-order)"`` is included when its
     checkpoint does. ``"scratch"`` is a randomly initialised ``Conv4`` (seed 0).
+
+    Args:
+        path: the evaluation path (``"auto"``, ``"vmap"``, ``"loop"``) set on every
+            learner: the one a run trained with (vmap on a GPU) need not be the fastest
+            on this device.
+
+    Returns:
+        ``(learners, checkpoints)``: label -> learner, and label -> checkpoint dict (with
+        ``"iteration"``, ``"config"``, ``"history"``, ``"provenance"``, ``"wall_time_s"``)
+        for each loaded file, read once so that both describe the same weights.
 
     Raises:
         FileNotFoundError: a required checkpoint is missing (the message names it).
@@ -84,15 +95,15 @@ def load_omniglot_learners(
             f"missing checkpoint(s) {missing}; train them with `python -m mamllib.train omniglot "
             "...` (see notebooks/02_omniglot.ipynb, Section 3)"
         )
-    learners = {}
-    for label, path in paths.items():
-        if path.is_file():
-            learner, ckpt = load_learner(path, map_location=device)
+    learners, checkpoints = {}, {}
+    for label, file in paths.items():
+        if file.is_file():
+            learner, checkpoints[label] = load_learner(file, map_location=device)
+            learner.config = replace(learner.config, path=path)
             learners[label] = few_shot_head(learner, n_way) if label == "pre-trained" else learner
-            if label == "MAML":
-                config = OmniglotConfig(**ckpt["config"])
+    config = OmniglotConfig(**{**checkpoints["MAML"]["config"], "path": path})
     learners["scratch"] = scratch_learner(config, seed=0, device=device)
-    return learners
+    return learners, checkpoints
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -469,7 +480,7 @@ class OmniglotDashboard:
         learners: label -> learner with an N-way head. Needs ``"MAML"`` and
             ``"pre-trained"`` (use ``few_shot_head`` on the pre-training checkpoint);
             ``"MAML (first-order)"`` enables the order toggle; ``"scratch"`` defaults to
-            ``scratch_learner(config)``. ``load_omniglot_learners`` gives all of them.
+            ``scratch_learner(config)``. ``load_omniglot_learners()`` loads them all.
         config: the experiment (N, K, split, default α and test steps); default
             ``OmniglotConfig()``, the paper's 5-way 1-shot.
         seed: which sequence of test tasks the slider indexes.
