@@ -29,7 +29,6 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -37,6 +36,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
+from mamllib.checks import check_int, check_positive_float
 from mamllib.tasks.base import TaskBatch
 
 Params = dict[str, Tensor]
@@ -83,14 +83,6 @@ class MAMLConfig:
 # ----------------------------------------------------------------------------- checks
 
 
-def check_positive_float(name: str, value: object) -> None:
-    """Raise unless ``value`` is a finite real number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a positive finite number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-
-
 def check_inner_lr(inner_lr: object) -> None:
     """α must be a positive finite float, or a mapping of finite tensors (Meta-SGD)."""
     if isinstance(inner_lr, Mapping):
@@ -104,10 +96,7 @@ def check_inner_lr(inner_lr: object) -> None:
 
 
 def check_steps(steps: object, name: str = "inner_steps") -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int):
-        raise TypeError(f"{name} must be an int >= 0, got {steps!r}")
-    if steps < 0:
-        raise ValueError(f"{name} must be >= 0, got {steps}")
+    check_int(name, steps, 0)
 
 
 def _check_inner_lr_keys(inner_lr: InnerLR, params: Mapping[str, Tensor]) -> None:

@@ -29,6 +29,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from mamllib.checks import check_positive_float
 from mamllib.experiments.omniglot import (
     PAPER_FIRST_ORDER,
     PAPER_TABLE1,
@@ -36,7 +37,7 @@ from mamllib.experiments.omniglot import (
     few_shot_head,
     scratch_learner,
 )
-from mamllib.maml import MAML, check_positive_float
+from mamllib.maml import MAML
 from mamllib.plots import color_for
 from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.omniglot import OmniglotData, OmniglotTasks, load_omniglot, split_characters

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 
 from mamllib.checkpoints import load_state_strict
-from mamllib.maml import MAML, PATHS, MAMLConfig, check_positive_float
+from mamllib.checks import check_int, check_positive_float
+from mamllib.maml import MAML, PATHS, MAMLConfig
 
 METHODS = ("maml", "pretrain")
 
@@ -26,13 +27,6 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for CUDA, but no CUDA device is available")
     return resolved
-
-
-def check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 @dataclass(frozen=True)

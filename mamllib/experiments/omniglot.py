@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mamllib.checks import check_int
 from mamllib.evaluate import accuracy, adaptation_curve, summarize_curve
-from mamllib.experiments.common import Experiment, MetaTrainingConfig, check_int, resolve_device
+from mamllib.experiments.common import Experiment, MetaTrainingConfig, resolve_device
 from mamllib.maml import MAML, check_steps
 from mamllib.models import Conv4
 from mamllib.tasks.base import TaskBatch

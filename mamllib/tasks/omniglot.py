@@ -39,6 +39,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from mamllib.checks import check_int
 from mamllib.tasks.base import TaskBatch
 
 ROOT_ENV = "MAMLLIB_OMNIGLOT_ROOT"
@@ -113,13 +114,6 @@ SPLITS = ("random", "lake")
 # Bump when the decoded tensor changes meaning, so old caches are rebuilt.
 _CACHE_FORMAT = 1
 _CHUNK = 1024  # images per worker job
-
-
-def _check_count(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 # --------------------------------------------------------------------------- locating
@@ -475,9 +469,9 @@ def load_omniglot(
         ValueError: a zip is unreadable or the set is incomplete (the message names
             the file and what is wrong).
     """
-    _check_count("image_size", image_size, 1)
+    check_int("image_size", image_size, 1)
     if num_workers is not None:
-        _check_count("num_workers", num_workers, 1)
+        check_int("num_workers", num_workers, 1)
     sources = _sources(find_omniglot_root(root))
     key = {"format": _CACHE_FORMAT, "image_size": image_size, "sources": [s.key() for s in sources]}
     cache = _cache_dir(cache_dir) / f"omniglot_{image_size}.pt"
@@ -524,11 +518,11 @@ def split_characters(
         raise ValueError(f"unknown split {split!r}; valid splits: {list(SPLITS)}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {seed!r}")
-    _check_count("n_val", n_val, 0)
+    check_int("n_val", n_val, 0)
     generator = torch.Generator().manual_seed(seed)
     if split == "random":
         n_train = 1200 if n_train is None else n_train
-        _check_count("n_train", n_train, 1)
+        check_int("n_train", n_train, 1)
         if n_train >= len(data):
             raise ValueError(
                 f"n_train must be in [1, {len(data) - 1}] to leave test characters, got {n_train}"
@@ -646,10 +640,10 @@ class OmniglotTasks:
             ``[T, N]`` (k of ``torch.rot90(·, k, dims=(-2, -1))``, 0..3) and
             ``drawings`` ``[T, N, K + Q]`` (support drawings first).
         """
-        _check_count("num_tasks", num_tasks, 1)
-        _check_count("n_way (N)", n_way, 1)
-        _check_count("k_shot (K)", k_shot, 1)
-        _check_count("k_query", k_query, 1)
+        check_int("num_tasks", num_tasks, 1)
+        check_int("n_way (N)", n_way, 1)
+        check_int("k_shot (K)", k_shot, 1)
+        check_int("k_query", k_query, 1)
         if n_way > self.num_classes:
             raise ValueError(
                 f"n_way (N) must be in [1, {self.num_classes}] (the characters available), got {n_way}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mamllib.checks import check_int
 from mamllib.tasks.base import TaskBatch
 
 
@@ -20,13 +21,6 @@ def _check_range(name: str, bounds: tuple[float, float]) -> None:
     low, high = bounds
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"{name} must be a finite range (low, high) with low < high, got {bounds}")
-
-
-def _check_count(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -71,9 +65,9 @@ class SinusoidTasks:
             ``TaskBatch`` with x, y of shape ``[T, K, 1]`` (support) and ``[T, Q, 1]``
             (query), and ``info`` with ``amplitude`` and ``phase`` of shape ``[T]``.
         """
-        _check_count("num_tasks", num_tasks, 1)
-        _check_count("k_support (K)", k_support, 1)
-        _check_count("k_query", k_query, 1)
+        check_int("num_tasks", num_tasks, 1)
+        check_int("k_support (K)", k_support, 1)
+        check_int("k_query", k_query, 1)
         amplitude = self._uniform(self.amplitude, (num_tasks,), generator)
         phase = self._uniform(self.phase, (num_tasks,), generator)
         x = self._uniform(self.x_range, (num_tasks, k_support + k_query, 1), generator)
