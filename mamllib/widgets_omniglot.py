@@ -17,8 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
@@ -31,80 +30,21 @@ from torch import Tensor
 
 from mamllib.checks import check_positive_float
 from mamllib.experiments.omniglot import (
+    FIRST_ORDER,
     PAPER_FIRST_ORDER,
     PAPER_TABLE1,
+    REQUIRED,
     OmniglotConfig,
-    few_shot_head,
+    checkpoint_paths,
     scratch_learner,
 )
 from mamllib.maml import MAML
 from mamllib.plots import color_for
 from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.omniglot import OmniglotData, OmniglotTasks, load_omniglot, split_characters
-from mamllib.train import load_learner
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
-FIRST_ORDER = "MAML (first-order)"
-REQUIRED = ("MAML", "pre-trained")
 CORRECT, WRONG = "tab:green", "tab:red"
 STRIP_BACKGROUND = 0.9  # grey where a class has probability 0, so the strip's extent shows
-
-
-def checkpoint_paths(
-    n_way: int = 5, k_shot: int = 1, checkpoint_dir: str | Path | None = None
-) -> dict[str, Path]:
-    """Where the shipped N-way K-shot checkpoints live, by learner label (present or not)."""
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
-    stem = f"omniglot_{n_way}way{k_shot}shot"
-    return {
-        "MAML": folder / f"{stem}_maml.pt",
-        FIRST_ORDER: folder / f"{stem}_maml_fo.pt",
-        "pre-trained": folder / f"{stem}_pretrain.pt",
-    }
-
-
-def load_omniglot_learners(
-    n_way: int = 5,
-    k_shot: int = 1,
-    checkpoint_dir: str | Path | None = None,
-    device: torch.device | str = "cpu",
-    path: str = "auto",
-) -> tuple[dict[str, MAML], dict[str, dict]]:
-    """The shipped learners for N-way K-shot tasks, ready to adapt, and their checkpoints.
-
-    ``"MAML"`` and ``"pre-trained"`` (its classifier head replaced by a zero N-way head,
-    ``few_shot_head``) must exist; ``"MAML (first-order)"`` is included when its
-    checkpoint does. ``"scratch"`` is a randomly initialised ``Conv4`` (seed 0).
-
-    Args:
-        path: the evaluation path (``"auto"``, ``"vmap"``, ``"loop"``) set on every
-            learner: the one a run trained with (vmap on a GPU) need not be the fastest
-            on this device.
-
-    Returns:
-        ``(learners, checkpoints)``: label -> learner, and label -> checkpoint dict (with
-        ``"iteration"``, ``"config"``, ``"history"``, ``"provenance"``, ``"wall_time_s"``)
-        for each loaded file, read once so that both describe the same weights.
-
-    Raises:
-        FileNotFoundError: a required checkpoint is missing (the message names it).
-    """
-    paths = checkpoint_paths(n_way, k_shot, checkpoint_dir)
-    missing = [str(paths[label]) for label in REQUIRED if not paths[label].is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"missing checkpoint(s) {missing}; train them with `python -m mamllib.train omniglot "
-            "...` (see notebooks/02_omniglot.ipynb, Section 3)"
-        )
-    learners, checkpoints = {}, {}
-    for label, file in paths.items():
-        if file.is_file():
-            learner, checkpoints[label] = load_learner(file, map_location=device)
-            learner.config = replace(learner.config, path=path)
-            learners[label] = few_shot_head(learner, n_way) if label == "pre-trained" else learner
-    config = OmniglotConfig(**{**checkpoints["MAML"]["config"], "path": path})
-    learners["scratch"] = scratch_learner(config, seed=0, device=device)
-    return learners, checkpoints
 
 
 # ----------------------------------------------------------------------------- numbers

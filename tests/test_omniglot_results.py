@@ -57,6 +57,8 @@ def test_maml_learns_to_classify_new_characters(recorded):
 def test_scratch_is_better_than_chance_but_far_from_maml():
     config = OmniglotConfig()
     batch = meta_test_episodes(config, 20, seed=11)
-    curve = evaluate_learners({"scratch": scratch_learner(config)}, batch, 3, 0.4)["scratch"]["mean"]
+    curve = evaluate_learners({"scratch": scratch_learner(config)}, batch, 3, 0.4)["scratch"][
+        "mean"
+    ]
     assert abs(curve[0] - 1 / config.n_way) < 0.15
     assert curve[-1] > curve[0]

@@ -12,15 +12,19 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from mamllib.experiments.omniglot import OmniglotConfig, accuracy_curve, meta_test_episodes
+from mamllib.experiments.omniglot import (
+    FIRST_ORDER,
+    OmniglotConfig,
+    accuracy_curve,
+    checkpoint_paths,
+    load_omniglot_learners,
+    meta_test_episodes,
+)
 from mamllib.tasks.omniglot import load_omniglot, split_characters
 from mamllib.train import load_learner
 from mamllib.widgets_omniglot import (
-    FIRST_ORDER,
     OmniglotDashboard,
     accuracy_table_markdown,
-    checkpoint_paths,
-    load_omniglot_learners,
     pixel_nearest_neighbour_accuracy,
     plot_adaptation,
     plot_episode,
