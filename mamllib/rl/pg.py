@@ -69,7 +69,7 @@ def policy_gradient_step(
         theta = {}
         for name, value in params.items():
             value = value if batched else value.unsqueeze(0).expand(T, *value.shape)
-            if not differentiable:
+            if not (differentiable and value.requires_grad):
                 value = value.detach().requires_grad_()
             theta[name] = value
         loss = reinforce_loss(policy, theta, traj, adv, batched=True).sum()
