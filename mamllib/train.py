@@ -5,9 +5,11 @@ Command line (each experiment's config fields become flags)::
     python -m mamllib.train sinusoid --method maml --out checkpoints/sinusoid_maml.pt
     python -m mamllib.train sinusoid --method pretrain --out checkpoints/sinusoid_pretrain.pt
     python -m mamllib.train sinusoid ... --resume          # continue a killed run
+    torchrun --nproc_per_node=8 -m mamllib.train omniglot ...  # meta-batch split over 8 GPUs
 
 A resumed run restores the weights, Adam's state, the task sampler's random state and
-the iteration count, so it ends with the same weights as an uninterrupted run.
+the iteration count, so it ends with the same weights as an uninterrupted run (under
+torchrun: with the same number of processes; see ``mamllib.distributed``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from mamllib import distributed
 from mamllib.checkpoints import (
     CheckpointError,
     load_checkpoint,
@@ -92,18 +95,27 @@ def fit(
 ) -> TrainResult:
     """Train one experiment, evaluating and checkpointing along the way.
 
+    Under ``torchrun`` every process runs ``fit`` (see ``mamllib.distributed``): each
+    computes the meta-gradient of its ``meta_batch_size / world_size`` tasks, the
+    gradients are averaged, and all ranks take the same Adam step. Rank 0 alone
+    evaluates, shows the progress bar and writes the checkpoint (with every rank's task
+    stream, so that ``resume`` with as many processes continues exactly); the other
+    ranks' ``history`` holds no new evaluations.
+
     Args:
         experiment_name: a key of ``EXPERIMENTS`` (e.g. ``"sinusoid"``).
         config: that experiment's frozen config dataclass.
         out: checkpoint path (written every ``checkpoint_every`` iterations and at the
-            end); ``None`` trains in memory only.
+            end); ``None`` trains in memory only. Under torchrun on several nodes, a
+            resumed run's ``out`` must be readable by every node.
         resume: continue from ``out`` if it exists. Its config must equal ``config``
             except for ``RESUMABLE_CHANGES`` (e.g. more ``iterations``, or another
             device for the rest of the run).
         overwrite: start over even if ``out`` exists (otherwise that is an error, so
             that a finished run is never replaced by accident).
         progress: show a tqdm progress bar.
-        callback: called as ``callback(iteration, loss)`` after every iteration.
+        callback: called as ``callback(iteration, loss)`` after every iteration (on
+            every rank; the loss is the whole meta-batch's).
 
     Returns:
         ``TrainResult`` with the trained experiment and the evaluation history.
@@ -124,9 +136,37 @@ def fit(
             f"{out} exists; pass resume=True (--resume) to continue it or overwrite=True "
             "(--overwrite) to start over"
         )
+    ctx = distributed.context()
+    if ctx.enabled:
+        if not getattr(cls, "supports_distributed", False):
+            raise ValueError(
+                f"the {experiment_name!r} experiment does not support distributed training, "
+                f"but this process is rank {ctx.rank} of world_size={ctx.world_size} "
+                "(torchrun); run it as one process: python -m mamllib.train ..."
+            )
+        distributed.split_meta_batch(config.meta_batch_size, ctx.world_size)
+    created = distributed.init(ctx, resolve_device(config.device))
+    try:
+        return _train(experiment_name, config, Path(out) if out is not None else None,
+                      resume, progress, callback, ctx)  # fmt: skip
+    finally:
+        if created:
+            distributed.cleanup()
+
+
+def _train(
+    experiment_name: str,
+    config: Any,
+    out: Path | None,
+    resume: bool,
+    progress: bool,
+    callback: Callable[[int, float], None] | None,
+    ctx: distributed.Context,
+) -> TrainResult:
+    """``fit`` once its arguments are checked and this process has joined its group."""
+    cls = EXPERIMENTS[experiment_name]
     experiment = cls(config)
     start, history, wall, sessions = 0, [], 0.0, []
-    out = Path(out) if out is not None else None
 
     if resume and out.exists():
         ckpt = load_checkpoint(out, expect_model=cls.model_name, map_location=experiment.device)
@@ -148,10 +188,13 @@ def fit(
                 f"{out} is already at iteration {start}, past the requested iterations={config.iterations}"
             )
 
-    this_session = provenance(experiment.device)
+    this_session = {**provenance(experiment.device), "world_size": ctx.world_size}
 
     def checkpoint(iteration: int, elapsed: float) -> None:
         if out is None:
+            return
+        state = experiment.state()  # on every rank: it gathers the ranks' task streams
+        if not ctx.is_main:
             return
         # One record per command that trained this run: a long run may span several
         # sessions and machines, and each says how far it got.
@@ -166,9 +209,9 @@ def fit(
                 "iteration": iteration,
                 "history": history,
                 "wall_time_s": elapsed,
-                "provenance": provenance(experiment.device),
+                "provenance": {**provenance(experiment.device), "world_size": ctx.world_size},
                 "sessions": [*sessions, this_session],
-                "state": experiment.state(),
+                "state": state,
             },
         )
 
@@ -179,7 +222,7 @@ def fit(
         initial=start,
         total=config.iterations,
         desc=f"{experiment_name}/{getattr(config, 'method', 'maml')}",
-        disable=not progress,
+        disable=not (progress and ctx.is_main),
         dynamic_ncols=True,
     )
     for iteration in bar:
@@ -194,10 +237,14 @@ def fit(
             callback(iteration + 1, loss)
         done = iteration + 1
         if done % config.eval_every == 0 or done == config.iterations:
-            metrics = experiment.evaluate()
-            history.append({"iteration": done, "train_loss": sum(losses) / len(losses), **metrics})
+            # Rank 0 evaluates; the others wait for it in the next step's all_reduce.
+            if ctx.is_main:
+                metrics = experiment.evaluate()
+                history.append(
+                    {"iteration": done, "train_loss": sum(losses) / len(losses), **metrics}
+                )
+                bar.set_postfix_str(experiment.headline(metrics))
             losses.clear()
-            bar.set_postfix_str(experiment.headline(metrics))
         if done % config.checkpoint_every == 0 or done == config.iterations:
             checkpoint(done, time.perf_counter() - t0)
     bar.close()
@@ -289,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         name, config, args.out, resume=args.resume, overwrite=args.overwrite,
         progress=not args.no_progress,
     )  # fmt: skip
+    if not distributed.context().is_main:
+        return 0
     last = result.history[-1] if result.history else {}
     summary = EXPERIMENTS[name].headline(last) if last else "no evaluation"
     print(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from mamllib import distributed
 from mamllib.checkpoints import load_state_strict
 from mamllib.checks import check_int, check_positive_float
 from mamllib.maml import MAML, PATHS, MAMLConfig
@@ -15,17 +17,29 @@ METHODS = ("maml", "pretrain")
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else must be a valid device."""
+    """``"auto"`` -> CUDA when available, else CPU; anything else must be a valid device.
+
+    Under torchrun, CUDA means this process's own GPU, ``cuda:LOCAL_RANK``.
+    """
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"device={device!r} is not a torch device (try 'cpu', 'cuda', 'auto')"
-        ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} asked for CUDA, but no CUDA device is available")
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        try:
+            resolved = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"device={device!r} is not a torch device (try 'cpu', 'cuda', 'auto')"
+            ) from exc
+        if resolved.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} asked for CUDA, but no CUDA device is available")
+    ctx = distributed.context()
+    if resolved.type == "cuda" and ctx.enabled:
+        if resolved.index is not None:
+            raise ValueError(
+                f"device={device!r} names one GPU, but under torchrun each process uses its "
+                "own, cuda:LOCAL_RANK; pass device='cuda' or 'auto'"
+            )
+        resolved = torch.device("cuda", ctx.local_rank)
     return resolved
 
 
@@ -96,8 +110,13 @@ class Experiment:
     attributes ``config``, ``device``, ``learner``, ``optimizer`` and ``generator`` (the
     task stream); it implements ``build_learner``, ``train_step``, ``evaluate`` and
     ``headline``.
+
+    An experiment that sets ``supports_distributed = True`` can run under torchrun
+    (``mamllib.distributed``): its ``generator`` comes from ``task_generator``, its
+    ``train_step`` samples ``local_meta_batch`` tasks and ends with ``meta_update``.
     """
 
+    supports_distributed = False
     name: str
     model_name: str
     config_cls: type
@@ -107,20 +126,67 @@ class Experiment:
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
 
+    def task_generator(self, device: torch.device | str = "cpu") -> torch.Generator:
+        """This rank's task stream, seeded with ``stream_seed(seed, rank)`` (one process: ``seed``)."""
+        rank = distributed.context().rank
+        return torch.Generator(device).manual_seed(distributed.stream_seed(self.config.seed, rank))
+
+    @property
+    def local_meta_batch(self) -> int:
+        """Tasks this rank meta-trains on per step: ``meta_batch_size / world_size``."""
+        world_size = distributed.context().world_size
+        return distributed.split_meta_batch(self.config.meta_batch_size, world_size)
+
+    def meta_update(self, loss: torch.Tensor) -> float:
+        """θ ← Adam(θ, ∇_θ loss), the gradient averaged over ranks; the loss, averaged too."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        value = distributed.average_gradients(self.learner.parameters(), loss)
+        self.optimizer.step()
+        return value
+
     def state(self) -> dict[str, Any]:
-        return {
+        """What a checkpoint holds to resume exactly.
+
+        Under torchrun this is a collective (every rank must call it): ``"generators"``
+        gathers every rank's task-stream state, in rank order; ``"generator"`` is this
+        rank's alone, as in a single process.
+        """
+        state = {
             "learner": self.learner.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "generator_device": self.generator.device.type,
         }
+        if distributed.context().enabled:
+            state["generators"] = distributed.all_gather(state["generator"])
+        return state
 
     def load_state(self, state: dict[str, Any], source: str) -> None:
+        """Restore ``state()``; each rank takes back its own task stream.
+
+        A task stream continues exactly when the checkpoint was written by as many ranks
+        as run now, on the same kind of device. Otherwise (a CPU generator's state cannot
+        drive a CUDA generator, and another number of ranks splits the meta-batch
+        differently) each rank's stream restarts from a seed derived from the saved state
+        and its rank, deterministically: training continues, but not bit for bit.
+        """
         load_state_strict(self.learner, state["learner"], source)
         self.optimizer.load_state_dict(state["optimizer"])
-        if state.get("generator_device", "cpu") == self.generator.device.type:
-            self.generator.set_state(state["generator"])
-        else:
-            # A CPU generator's state cannot drive a CUDA generator (or back): continue the
-            # task stream from a seed derived from the saved state, deterministically.
-            self.generator.manual_seed(int(state["generator"].sum()) + self.config.seed)
+        ctx = distributed.context()
+        # Checkpoints of one process (and those from before distributed training) hold one.
+        streams = state.get("generators", [state["generator"]])
+        same_device = state.get("generator_device", "cpu") == self.generator.device.type
+        if same_device and len(streams) == ctx.world_size:
+            self.generator.set_state(streams[ctx.rank])
+            return
+        if len(streams) != ctx.world_size and ctx.is_main:
+            warnings.warn(
+                f"{source} was written by {len(streams)} process(es) and this run has "
+                f"{ctx.world_size}: weights, Adam's state and the iteration continue, but "
+                "the task streams restart from seeds derived from the saved state, so the "
+                "run will not match an uninterrupted one bit for bit",
+                stacklevel=2,
+            )
+        seed = distributed.stream_seed(self.config.seed, ctx.rank)
+        self.generator.manual_seed(int(streams[0].sum()) + seed)

@@ -122,6 +122,7 @@ class OmniglotExperiment(Experiment):
     name = "omniglot"
     model_name = "omniglot-conv4"
     config_cls = OmniglotConfig
+    supports_distributed = True
 
     def __init__(self, config: OmniglotConfig):
         self.config = config
@@ -140,7 +141,7 @@ class OmniglotExperiment(Experiment):
         torch.manual_seed(config.seed)
         self.learner = self.build_learner(config, self.device)
         self.optimizer = self.learner.make_optimizer()
-        self.generator = torch.Generator(self.device).manual_seed(config.seed)
+        self.generator = self.task_generator(self.device)
         self.val_batch = self.val_tasks.sample(
             config.eval_tasks, config.n_way, config.k_shot, config.eval_query,
             generator=torch.Generator(self.device).manual_seed(10_000 + config.seed),
@@ -157,18 +158,15 @@ class OmniglotExperiment(Experiment):
 
     def train_step(self) -> float:
         c = self.config
-        self.optimizer.zero_grad(set_to_none=True)
         if c.method == "maml":
             batch = self.train_tasks.sample(
-                c.meta_batch_size, c.n_way, c.k_shot, c.k_query, generator=self.generator
+                self.local_meta_batch, c.n_way, c.k_shot, c.k_query, generator=self.generator
             )
             loss = self.learner.meta_loss(batch).loss
         else:
-            x, y = self.pretrain_batch(c.meta_batch_size * c.n_way * (c.k_shot + c.k_query))
+            x, y = self.pretrain_batch(self.local_meta_batch * c.n_way * (c.k_shot + c.k_query))
             loss = F.cross_entropy(self.learner(x), y)
-        loss.backward()
-        self.optimizer.step()
-        return loss.item()
+        return self.meta_update(loss)
 
     def pretrain_batch(self, size: int) -> tuple[Tensor, Tensor]:
         """``size`` images of random training characters, drawings and rotations.

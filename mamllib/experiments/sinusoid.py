@@ -64,6 +64,7 @@ class SinusoidExperiment(Experiment):
     name = "sinusoid"
     model_name = "sinusoid-mlp"
     config_cls = SinusoidConfig
+    supports_distributed = True
 
     def __init__(self, config: SinusoidConfig):
         self.config = config
@@ -72,7 +73,7 @@ class SinusoidExperiment(Experiment):
         self.learner = self.build_learner(config, self.device)
         self.optimizer = self.learner.make_optimizer()
         self.tasks = SinusoidTasks()
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.generator = self.task_generator()
         # Validation tasks come from their own seed, never from the training stream.
         self.val_batch = self.tasks.sample(
             config.eval_tasks,
@@ -87,15 +88,14 @@ class SinusoidExperiment(Experiment):
 
     def train_step(self) -> float:
         c = self.config
-        batch = self.tasks.sample(c.meta_batch_size, c.k_shot, c.k_query, generator=self.generator)
-        self.optimizer.zero_grad(set_to_none=True)
+        batch = self.tasks.sample(
+            self.local_meta_batch, c.k_shot, c.k_query, generator=self.generator
+        )
         if c.method == "maml":
             loss = self.learner.meta_loss(batch).loss
         else:
             loss = multitask_loss(self.learner.model, self.learner.params, batch, F.mse_loss)
-        loss.backward()
-        self.optimizer.step()
-        return loss.item()
+        return self.meta_update(loss)
 
     def evaluate(self) -> dict[str, Any]:
         curve = adaptation_curve(
