@@ -2,6 +2,7 @@
 
     python -m mamllib.reproduce sinusoid     # Table 2, Figures 2 and 3
     python -m mamllib.reproduce omniglot     # Table 1, with the pre-training and scratch baselines
+    python -m mamllib.reproduce navigation   # Table 4 and Figure 5 (2D navigation, RL)
 
 Sinusoid: evaluates the meta-learned (MAML) and pre-trained networks on fresh tasks at
 K = 5, 10 and 20 (query MSE after 0..10 gradient steps, 95% confidence intervals), writes
@@ -11,7 +12,12 @@ Omniglot: evaluates every shipped MAML checkpoint, and the pre-training and
 training-from-scratch baselines, on the same 600 test-character tasks (15 query images
 per class), writes ``results/omniglot.json`` and ``figures/omniglot_accuracy_vs_steps.png``.
 
-Both print the paper's table beside ours.
+Navigation: evaluates the MAML, pre-trained, randomly initialised (and oracle) policies
+on the same 40 test goals (return after 0..3 policy-gradient steps, 40 episodes per goal
+and step), writes ``results/navigation.json``, ``figures/navigation_returns.png`` (the
+paper's Figure 5) and ``figures/navigation_trajectories.png``.
+
+Each prints the paper's table beside ours.
 """
 
 from __future__ import annotations
@@ -354,19 +360,87 @@ def figure_omniglot(results: dict[str, Any]):
     return fig
 
 
+# ----------------------------------------------------------------------------- navigation
+
+
+def figure_navigation_returns(results: dict[str, Any]):
+    """The paper's Figure 5: average return vs gradient steps on the test goals."""
+    import matplotlib.pyplot as plt
+
+    from mamllib.rl.plots import plot_returns
+
+    returns = results["returns"]
+    curves = {label: (r["mean"], r["ci95"]) for label, r in returns.items() if label != "oracle"}
+    paper = {label: results["paper_table4"][label] for label in curves}
+    oracle = returns["oracle"]["mean"][0] if "oracle" in returns else None
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    plot_returns(curves, paper=paper, oracle=oracle, ax=ax,
+                 title=f"2D navigation, {results['num_goals']} test goals (cf. Figure 5)")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def figure_navigation_paths(goal_index: int = 0, steps: int = 3, episodes: int = 10):
+    """Paths of the MAML, pre-trained and random policies after 0..steps steps, one goal."""
+    import matplotlib.pyplot as plt
+
+    from mamllib.experiments.navigation import (
+        NOISE_SEED,
+        evaluate_policy,
+        navigation_policies,
+        test_goals,
+    )
+    from mamllib.plots import color_for
+    from mamllib.rl.plots import plot_paths
+
+    policies = {k: v for k, v in navigation_policies().items() if k != "oracle"}
+    goal = test_goals()[goal_index : goal_index + 1]
+    fig, axes = plt.subplots(len(policies), steps + 1, figsize=(2.6 * (steps + 1), 2.6 * len(policies)),
+                             squeeze=False)  # fmt: skip
+    for row, (label, (policy, config)) in enumerate(policies.items()):
+        lrs = policies["MAML"][1].eval_inner_lrs[:steps]
+        out = evaluate_policy(policy, config, goal, seed=NOISE_SEED, episodes=episodes,
+                              inner_lrs=lrs, keep_trajectories=True)  # fmt: skip
+        for k, traj in enumerate(out.trajectories):
+            plot_paths(traj.positions[0], goal[0], color=color_for(label) or "tab:gray",
+                       title=f"{label}, {k} step{'s' if k != 1 else ''}: {out.returns[0, k]:.1f}",
+                       ax=axes[row, k])  # fmt: skip
+    fig.suptitle(f"Paths to the goal ★ {tuple(round(v, 2) for v in goal[0].tolist())} after "
+                 "0–3 policy-gradient steps (title: average return)")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mamllib.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("domain", choices=["sinusoid", "omniglot"])
-    parser.add_argument("--tasks", type=int, default=600, help="test tasks per K (default 600)")
+    parser.add_argument("domain", choices=["sinusoid", "omniglot", "navigation"])
+    parser.add_argument(
+        "--tasks", type=int, default=None,
+        help="test tasks per K (default 600), or test goals for navigation (default 40)",
+    )  # fmt: skip
     parser.add_argument("--figures", type=Path, default=ROOT / "figures")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     args = parser.parse_args(argv)
+    if args.tasks is None:
+        args.tasks = 40 if args.domain == "navigation" else 600
     if args.tasks < 2:
         parser.error(f"--tasks must be >= 2, got {args.tasks}")
     matplotlib.use("Agg")
     args.results.mkdir(parents=True, exist_ok=True)
     args.figures.mkdir(parents=True, exist_ok=True)
+    if args.domain == "navigation":
+        from mamllib.experiments.navigation import evaluate_navigation, table4_markdown
+
+        num_goals = args.tasks
+        results = evaluate_navigation(num_goals=num_goals)
+        (args.results / "navigation.json").write_text(json.dumps(results, indent=1) + "\n")
+        figure_navigation_returns(results).savefig(args.figures / "navigation_returns.png", dpi=120)
+        figure_navigation_paths().savefig(args.figures / "navigation_trajectories.png", dpi=110)
+        print(table4_markdown(results))
+        print(f"\n{num_goals} test goals, {results['episodes']} episodes per goal and step, "
+              f"on {results['hardware']}")  # fmt: skip
+        return 0
     if args.domain == "omniglot":
         results = evaluate_omniglot(num_tasks=args.tasks)
         (args.results / "omniglot.json").write_text(json.dumps(results, indent=1) + "\n")
