@@ -188,6 +188,14 @@ def _train(
                 f"{out} is already at iteration {start}, past the requested iterations={config.iterations}"
             )
 
+    if ctx.enabled:
+        starts = distributed.all_gather(start)
+        if len(set(starts)) > 1:
+            raise CheckpointError(
+                f"the ranks would start from different iterations {starts}: every rank must "
+                f"read the same {out} (on several nodes, keep it on storage all of them read)"
+            )
+
     this_session = {**provenance(experiment.device), "world_size": ctx.world_size}
 
     def checkpoint(iteration: int, elapsed: float) -> None:

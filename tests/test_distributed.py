@@ -12,6 +12,7 @@ children that set the environment variables torchrun sets (the meta-gradient, th
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import torch.multiprocessing as mp
 from test_training import assert_same_state
 
 from mamllib import SinusoidTasks, TaskBatch, distributed
-from mamllib.checkpoints import load_checkpoint
+from mamllib.checkpoints import CheckpointError, load_checkpoint
 from mamllib.experiments import EXPERIMENTS, SinusoidExperiment
 from mamllib.experiments.common import resolve_device
 from mamllib.train import SinusoidConfig, build_sinusoid_learner, fit
@@ -114,6 +115,14 @@ def _worker(rank: int, port: int, dumps: Path, whole: Path, parts: Path) -> None
                  "generator": experiment.generator.get_state()},
                 dumps / f"{out.parent.name}{rank}.pt",
             )  # fmt: skip
+        # A rank that cannot read the checkpoint (here: rank 1) must not start over alone.
+        own = parts.parent.parent / f"copy{rank}" / "run.pt"
+        own.parent.mkdir()
+        if rank == 0:
+            shutil.copy(parts, own)
+        with pytest.raises(CheckpointError, match=r"different iterations \[3, 0\]"):
+            fit("sinusoid", CONFIG, own, resume=True, progress=False)
+        torch.save(own.exists(), dumps / f"refused{rank}.pt")
     finally:
         distributed.cleanup()
 
@@ -192,6 +201,12 @@ def test_two_processes_train_checkpoint_and_resume_like_one_uninterrupted_run(ru
 
 
 @pytest.mark.slow
+def test_ranks_that_read_different_checkpoints_refuse_to_train(runs):
+    # Both ranks raised (``_worker`` checks it); rank 0 had a checkpoint, rank 1 none.
+    assert [runs[f"refused{r}"] for r in range(WORLD)] == [True, False]
+
+
+@pytest.mark.slow
 def test_resume_with_another_world_size_warns_and_continues(runs, tmp_path):
     whole = runs["whole"]
     out = tmp_path / "run.pt"
@@ -246,6 +261,23 @@ def test_one_process_keeps_its_task_stream():
         experiment.generator.get_state(), torch.Generator().manual_seed(3).get_state()
     )
     assert distributed.stream_seed(3, 0) == 3 and distributed.stream_seed(3, 1) != 3
+
+
+def test_each_rank_meta_trains_on_its_share_of_tasks_from_its_own_stream(monkeypatch):
+    for key, value in dict(RANK="1", WORLD_SIZE="2", LOCAL_RANK="1").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(torch.distributed, "all_reduce", lambda tensor: None)  # rank 1 alone
+    experiment = SinusoidExperiment(replace(CONFIG, seed=3))
+    sampled = []
+    meta_loss = experiment.learner.meta_loss
+    monkeypatch.setattr(
+        experiment.learner, "meta_loss", lambda batch: sampled.append(batch) or meta_loss(batch)
+    )
+    experiment.train_step()
+    # Rank 1's stream is documented as seed + 2³²; its share is 4 / 2 tasks.
+    expected = SinusoidTasks().sample(2, 10, 10, generator=torch.Generator().manual_seed(3 + 2**32))
+    assert torch.equal(sampled[0].x_support, expected.x_support)
+    assert torch.equal(sampled[0].y_query, expected.y_query)
 
 
 @pytest.mark.cuda
