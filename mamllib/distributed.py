@@ -12,7 +12,10 @@ tells each who it is through environment variables (``RANK``, ``WORLD_SIZE``,
 and one ``all_reduce`` averages the meta-gradients, so every rank takes the Adam step
 one process would take on all ``meta_batch_size`` tasks: the meta-objective
 1/T Σᵢ L_query(θ'ᵢ) is a mean over tasks, and the mean of N equal-sized means is the
-mean of the whole.
+mean of the whole. Rank 0 alone evaluates, logs and writes the checkpoint, which holds
+every rank's task-stream state: a resume with as many processes continues each stream
+exactly; with another number, the streams restart from seeds derived from the saved
+state (``Experiment.load_state``).
 
 Without torchrun (or with ``WORLD_SIZE=1``) nothing here communicates: one process runs
 exactly the code it ran before distributed training existed.
