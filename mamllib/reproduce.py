@@ -370,9 +370,10 @@ def figure_navigation_returns(results: dict[str, Any]):
     from mamllib.rl.plots import plot_returns
 
     returns = results["returns"]
-    curves = {label: (r["mean"], r["ci95"]) for label, r in returns.items() if label != "oracle"}
+    curves = {label: (r["mean"], r["ci95"]) for label, r in returns.items()
+              if label not in ("oracle", "optimal")}  # fmt: skip
     paper = {label: results["paper_table4"][label] for label in curves}
-    oracle = returns["oracle"]["mean"][0] if "oracle" in returns else None
+    oracle = returns["optimal"]["mean"][0]
     fig, ax = plt.subplots(figsize=(6, 4.2))
     plot_returns(curves, paper=paper, oracle=oracle, ax=ax,
                  title=f"2D navigation, {results['num_goals']} test goals (cf. Figure 5)")  # fmt: skip

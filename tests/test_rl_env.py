@@ -157,3 +157,18 @@ def test_linear_baseline_is_least_squares_on_rllab_features():
         np.testing.assert_allclose(fitted[task].reshape(-1).numpy()[rows], X @ w, atol=1e-8)
         assert (fitted[task].reshape(-1).numpy()[~rows] == 0).all()
     assert baseline_features(obs, mask).shape == (2, 3, 5, 8)
+
+
+def test_optimal_return_by_hand_and_no_policy_beats_it():
+    from mamllib.experiments.navigation import optimal_returns
+
+    # (0.3, −0.2): positions (0.1, −0.1), (0.2, −0.2), then the goal itself.
+    expected = -(math.hypot(0.2, 0.1) + 0.1)
+    torch.testing.assert_close(
+        optimal_returns(torch.tensor([[0.3, -0.2]])), torch.tensor([expected])
+    )
+    goals = sample_goals(6, torch.Generator().manual_seed(0))
+    policy = GaussianMLPPolicy(hidden=(8,), init_log_std=-1.0)
+    traj = rollout(policy, dict(policy.named_parameters()), goals, 50,
+                   generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert (traj.episode_returns <= optimal_returns(goals).unsqueeze(1) + 1e-6).all()

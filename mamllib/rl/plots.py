@@ -62,7 +62,7 @@ def plot_returns(
     Args:
         curves: label -> (mean return per step 0..S, 95% CI half-width or None).
         paper: label -> the paper's returns per step, drawn as hollow squares.
-        oracle: the oracle's return, a dashed line.
+        oracle: the best return possible (knowing the goal), a dashed line.
     """
     ax = _ax(ax, (5.5, 4))
     for label, (mean, ci) in curves.items():
@@ -78,7 +78,7 @@ def plot_returns(
         ax.plot(range(len(values)), values, "s", mfc="none", ms=9, mew=1.5, color=color,
                 label=f"{label} (paper)")  # fmt: skip
     if oracle is not None:
-        ax.axhline(oracle, ls="--", color="black", lw=1, label="oracle (told the goal)")
+        ax.axhline(oracle, ls="--", color="black", lw=1, label="optimal (knows the goal)")
     ax.set(xlabel="number of gradient steps", ylabel="average return")
     ax.set_xticks(range(max(len(m) for m, _ in curves.values())))
     if title:

@@ -1,0 +1,139 @@
+"""The 2D-navigation dashboard: set a goal, adapt each policy, watch its paths change.
+
+``NavigationDashboard``: goal sliders (or a random goal), α for the first and the later
+steps, the number of steps; shows the episodes of the MAML, pre-trained and randomly
+initialised policies after 0, 1, ..., S policy-gradient steps on that goal, and the
+average return per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+from torch import nn
+
+from mamllib.experiments.navigation import NavigationConfig, evaluate_policy
+from mamllib.plots import color_for
+from mamllib.rl.env import sample_goals
+from mamllib.rl.plots import plot_paths, plot_returns
+
+SHOWN = ("MAML", "pre-trained", "random")
+
+
+@dataclass
+class NavigationView:
+    """What the dashboard computed for the current settings (tests and exercises read it)."""
+
+    goal: tuple[float, float]
+    inner_lrs: tuple[float, ...]
+    episodes: int
+    returns: dict[str, list[float]] = field(default_factory=dict)  # label -> return per step
+    paths: dict[str, list[torch.Tensor]] = field(
+        default_factory=dict
+    )  # label -> [E, H+1, 2] per step
+
+
+class NavigationDashboard:
+    """Goal sliders, "random goal", α sliders and steps; paths and returns per step.
+
+    Args:
+        policies: label -> (policy, config), as ``navigation_policies()`` returns them;
+            needs "MAML", "pre-trained" and "random".
+        seed: seeds the random goals the button draws.
+        noise_seed: the action noise of the episodes; the same for every policy and
+            setting, so differences come from the policies, not from luck.
+        episodes: episodes per step (the paper's evaluation: 40).
+    """
+
+    def __init__(self, policies: dict[str, tuple[nn.Module, NavigationConfig]], seed: int = 0,
+                 noise_seed: int = 0, episodes: int = 20):  # fmt: skip
+        missing = set(SHOWN) - set(policies)
+        if missing:
+            raise ValueError(
+                f"the dashboard needs policies {sorted(missing)}; got {sorted(policies)}"
+            )
+        self.policies = {label: policies[label] for label in SHOWN}
+        self.generator = torch.Generator().manual_seed(seed)
+        self.noise_seed = noise_seed
+        self.goal_x = W.FloatSlider(value=0.3, min=-0.5, max=0.5, step=0.01, description="goal x")
+        self.goal_y = W.FloatSlider(value=-0.2, min=-0.5, max=0.5, step=0.01, description="goal y")
+        self.random_goal = W.Button(description="random goal", icon="refresh")
+        self.alpha = W.FloatLogSlider(value=0.1, base=10, min=-3, max=0, step=0.05,
+                                      description="α step 1", readout_format=".3f")  # fmt: skip
+        self.alpha_later = W.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.05,
+                                            description="α later", readout_format=".3f")  # fmt: skip
+        self.steps = W.IntSlider(value=3, min=0, max=5, description="steps")
+        self.episodes = W.IntSlider(value=episodes, min=2, max=40, description="episodes")
+        self.status = W.HTML()
+        self.out = W.Output()
+        self.view: NavigationView | None = None
+        self.random_goal.on_click(lambda _: self.draw_goal())
+        for control in (self.goal_x, self.goal_y, self.alpha, self.alpha_later, self.steps,
+                        self.episodes):  # fmt: skip
+            control.observe(lambda _: self.update(), names="value")
+        self.update()
+
+    def draw_goal(self) -> None:
+        """A goal from the task distribution; moving both sliders re-adapts once."""
+        x, y = sample_goals(1, self.generator)[0].tolist()
+        with self.goal_x.hold_trait_notifications(), self.goal_y.hold_trait_notifications():
+            self.goal_x.unobserve_all("value")
+            self.goal_y.unobserve_all("value")
+            self.goal_x.value, self.goal_y.value = round(x, 2), round(y, 2)
+        for control in (self.goal_x, self.goal_y):
+            control.observe(lambda _: self.update(), names="value")
+        self.update()
+
+    @property
+    def inner_lrs(self) -> tuple[float, ...]:
+        later = [self.alpha_later.value] * max(0, self.steps.value - 1)
+        return tuple([self.alpha.value, *later][: self.steps.value])
+
+    def compute(self) -> NavigationView:
+        """Adapt every policy to the current goal; no drawing."""
+        goal = torch.tensor([[self.goal_x.value, self.goal_y.value]])
+        view = NavigationView((self.goal_x.value, self.goal_y.value), self.inner_lrs,
+                              self.episodes.value)  # fmt: skip
+        for label, (policy, config) in self.policies.items():
+            out = evaluate_policy(policy, config, goal, seed=self.noise_seed,
+                                  episodes=self.episodes.value, inner_lrs=self.inner_lrs,
+                                  keep_trajectories=True)  # fmt: skip
+            view.returns[label] = out.returns[0].tolist()
+            view.paths[label] = [traj.positions[0] for traj in out.trajectories]
+        return view
+
+    def update(self) -> None:
+        self.view = view = self.compute()
+        steps = len(view.inner_lrs)
+        self.status.value = "average return after " + ", ".join(
+            f"{len(r) - 1} steps: <b>{label}</b> {r[-1]:.1f}" for label, r in view.returns.items()
+        )
+        with self.out:
+            self.out.clear_output(wait=True)
+            fig = plt.figure(figsize=(2.4 * (steps + 1) + 4.2, 2.4 * len(view.paths)))
+            grid = fig.add_gridspec(
+                len(view.paths), steps + 2, width_ratios=[1] * (steps + 1) + [1.8]
+            )
+            for row, (label, paths) in enumerate(view.paths.items()):
+                for k, positions in enumerate(paths):
+                    ax = fig.add_subplot(grid[row, k])
+                    plot_paths(positions, view.goal, color=color_for(label) or "tab:gray",
+                               title=f"{label}, {k} steps: {view.returns[label][k]:.1f}", ax=ax)  # fmt: skip
+            ax = fig.add_subplot(grid[:, -1])
+            plot_returns({label: (r, None) for label, r in view.returns.items()}, ax=ax,
+                         title=f"α = {', '.join(f'{a:g}' for a in view.inner_lrs) or '—'}")  # fmt: skip
+            fig.tight_layout()
+            plt.show()
+
+    def widget(self) -> W.Widget:
+        goal = W.VBox([W.HTML("<b>task: the goal</b>"), self.goal_x, self.goal_y, self.random_goal])
+        adapt = W.VBox([W.HTML("<b>adaptation</b>"), self.alpha, self.alpha_later, self.steps,
+                        self.episodes])  # fmt: skip
+        return W.VBox([W.HBox([goal, adapt]), self.status, self.out])
+
+    def show(self) -> None:
+        display(self.widget())
