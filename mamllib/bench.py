@@ -1,4 +1,4 @@
-"""Meta-iterations per second of the ``vmap`` path against the per-task ``loop`` path.
+"""Meta-iterations per second of each meta-batch path against the per-task ``loop`` path.
 
 Command line::
 
@@ -7,9 +7,11 @@ Command line::
     python -m mamllib.bench --quick               # a few iterations: a smoke test
 
 Each workload runs the paper's shapes on random data (no data set needed). For each
-workload the two paths must first agree on the meta-gradient of one fixed batch at the
-same θ (in float64, the largest difference at most 1e-9 of the largest gradient entry); a workload whose paths disagree is reported
-as an error and the command exits non-zero. Then each (workload, path) is measured in a
+workload every path (``loop``, ``vmap``, ``hybrid``) must first agree with ``loop`` on
+the meta-gradient of one fixed batch at the same θ (in float64, the largest difference
+at most 1e-9 of the largest gradient entry); a workload whose paths disagree is
+reported as an error and the command exits non-zero. The path ``"auto"`` would pick
+(``mamllib.maml.choose_path``) is marked "default" in the table. Then each (workload, path) is measured in a
 fresh child process, so that one measurement's memory and allocator state cannot leak
 into the next: a meta-iteration (zero_grad, ``meta_loss``, backward, Adam step) is run a
 few times to warm up, then ``repeats`` blocks of ``iters`` iterations are timed and the
@@ -48,13 +50,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mamllib.maml import LossFn, meta_loss, named_buffers, named_params
+from mamllib.maml import LossFn, choose_path, meta_loss, named_buffers, named_params
 from mamllib.models import MLP, Conv4
 from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import resolve_device
 
-BENCH_PATHS = ("vmap", "loop")
+BENCH_PATHS = ("loop", "vmap", "hybrid")
 SEED = 0
 GRAD_TOL = 1e-9
 DEFAULTS = {"warmup": 3, "iters": 20, "repeats": 5}
@@ -252,11 +254,11 @@ def _no_tf32():
 
 
 def check_gradients(workload: Workload, device: torch.device) -> tuple[bool, float]:
-    """Do ``vmap`` and ``loop`` give the same meta-gradient at the same θ on the same batch?
+    """Does every path give ``loop``'s meta-gradient at the same θ on the same batch?
 
     Returns:
-        Whether the largest absolute difference is at most ``GRAD_TOL`` times the
-        largest gradient entry, and that difference relative to the largest entry.
+        Whether the largest absolute difference (over all paths) is at most ``GRAD_TOL``
+        times the largest gradient entry, and that difference relative to that entry.
     """
     # In float64, so that the comparison is of the algorithms, not of float32 rounding
     # (amplified by α = 0.4 steps through batch norm on 5 images, it reaches ~1e-4).
@@ -272,8 +274,10 @@ def check_gradients(workload: Workload, device: torch.device) -> tuple[bool, flo
             )
             for path in BENCH_PATHS
         }
-    vmap_grad, loop_grad = grads["vmap"], grads["loop"]
-    relative = ((vmap_grad - loop_grad).abs().max() / loop_grad.abs().max()).item()
+    loop_grad = grads["loop"]
+    relative = max(
+        ((g - loop_grad).abs().max() / loop_grad.abs().max()).item() for g in grads.values()
+    )
     return relative <= GRAD_TOL, relative
 
 
@@ -422,6 +426,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         "ms/iter",
         "peak MB",
         "speed-up vs loop",
+        "default",
         "grads match (max |Δ| / max |g|)",
     ]
     body = []
@@ -438,6 +443,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                 _fmt(r.get("ms_per_iter"), ".2f"),
                 _fmt_peak(r),
                 "-" if speedup is None else f"{speedup:.2f}x",
+                "yes" if r.get("default") else "",
                 match,
             ]
         )
@@ -545,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check = {"grads_match": match, "grad_relative_diff": diff}
         if not match:
             ok = False
-            error = f"vmap and loop meta-gradients differ by {diff:.1e} of the largest entry (> {GRAD_TOL})"
+            error = f"the paths' meta-gradients differ by {diff:.1e} of the largest entry (> {GRAD_TOL})"
             rows += [{"workload": w.name, "path": p, **check, "error": error} for p in BENCH_PATHS]
             continue
         measured = {}
@@ -556,10 +562,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ok = False
                 measured[p] = {"workload": w.name, "path": p, "error": str(exc)}
         loop_rate = measured["loop"].get("iters_per_s")
+        default = choose_path(w.build_model(), args.device)
         for p in BENCH_PATHS:
             rate = measured[p].get("iters_per_s")
             speedup = rate / loop_rate if rate and loop_rate else None
-            rows.append({**measured[p], **check, "speedup_vs_loop": speedup})
+            rows.append(
+                {**measured[p], **check, "speedup_vs_loop": speedup, "default": p == default}
+            )
 
     print(format_table(rows))
     how = (
@@ -568,6 +577,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "ru_maxrss of a fresh process minus its RSS, to ~1 MB"
     )
     print(f"\npeak MB: memory above what the process held before the timed section ({how}).")
+    defaults = [r for r in rows if r.get("default") and r.get("speedup_vs_loop")]
+    if defaults:
+        print(
+            "default path vs the per-task loop: "
+            + ", ".join(
+                f"{r['workload']} {r['speedup_vs_loop']:.2f}x ({r['path']})" for r in defaults
+            )
+        )
     if not ok:
         print("\nERROR: some workloads were not measured (see the table).", file=sys.stderr)
     if args.json is not None:

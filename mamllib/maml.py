@@ -12,13 +12,16 @@ Second-order MAML differentiates through the inner updates, which brings the Hes
 term (I − α∇²L_support) into ∇_θ L. First-order MAML treats the inner gradients as
 constants: the meta-gradient is then the query gradient evaluated at θ'.
 
-Two implementations of the meta-batch compute the same numbers:
+Three implementations of the meta-batch compute the same numbers:
 
 - ``"vmap"``: one task's adaptation is a pure function (``torch.func.grad`` for the
   inner gradient), and ``torch.func.vmap`` runs the whole meta-batch at once.
 - ``"loop"``: a Python loop over tasks with ``torch.autograd.grad(create_graph=True)``,
-  which is what most MAML libraries do. It is the reference the tests compare against,
-  and the faster path for convolutional nets on the CPU (see ``choose_path``).
+  which is what most MAML libraries do. It is the reference the tests compare against.
+- ``"hybrid"``: the inner loop vmapped over tasks (small support sets batch well), the
+  query loss task by task (large query sets run as ordinary convolutions, which CPU
+  kernels do far better than vmap's grouped ones); on a CPU with several threads the
+  meta-batch is also split across threads, one share each (see ``choose_path``).
 
 References:
     Finn, Abbeel, Levine. Model-Agnostic Meta-Learning for Fast Adaptation of Deep
@@ -29,7 +32,9 @@ References:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +48,7 @@ Params = dict[str, Tensor]
 InnerLR = float | Mapping[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
-PATHS = ("auto", "vmap", "loop")
+PATHS = ("auto", "vmap", "loop", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -57,8 +62,8 @@ class MAMLConfig:
         first_order: drop the Hessian term (inner gradients treated as constants).
         learn_inner_lr: Meta-SGD: α becomes a learnable tensor per parameter,
             initialised to ``inner_lr`` and meta-learned with θ.
-        path: ``"vmap"``, ``"loop"`` or ``"auto"`` (``choose_path`` picks per model
-            and device).
+        path: ``"vmap"``, ``"loop"``, ``"hybrid"`` or ``"auto"`` (``choose_path``
+            picks per model and device).
     """
 
     inner_lr: float = 0.01
@@ -127,15 +132,17 @@ def has_conv(model: nn.Module) -> bool:
 def choose_path(model: nn.Module, device: torch.device | str) -> str:
     """The faster meta-batch implementation for this model on this device.
 
-    Measured on a 2-core CPU (``python -m mamllib.bench``): ``vmap`` runs the sinusoid
-    MLP several times faster than a per-task loop, but convolutional nets about 2x
-    slower and with much more memory, because batched convolutions under ``vmap``
-    fall back to grouped convolutions that the CPU kernels handle poorly. On CUDA
-    ``vmap`` fills the GPU far better than a loop of tiny kernels.
+    Measured with ``python -m mamllib.bench`` (README, "Speed"): on CUDA and for MLPs
+    ``vmap`` is fastest (one kernel per layer for the whole meta-batch instead of one
+    per task). Convolutional nets on the CPU are the exception: under ``vmap`` a
+    convolution with per-task weights becomes a grouped convolution, which the CPU
+    kernels run 2-3x slower than the same work as ordinary convolutions, so there
+    ``"hybrid"`` wins (vmapped inner loop, per-task query convolutions, tasks split
+    across the CPU threads).
     """
-    if torch.device(device).type == "cuda":
-        return "vmap"
-    return "loop" if has_conv(model) else "vmap"
+    if torch.device(device).type == "cpu" and has_conv(model):
+        return "hybrid"
+    return "vmap"
 
 
 def _detached(params: Mapping[str, Tensor]) -> Params:
@@ -303,10 +310,13 @@ def meta_loss(
         model, params, loss_fn, inner_lr, steps, first_order, buffers: as in ``adapt``.
         batch: ``TaskBatch`` with a leading task dimension T.
         path: ``"vmap"`` (all tasks at once), ``"loop"`` (one task at a time with
-            ``torch.autograd.grad``) or ``"auto"`` (``choose_path``).
+            ``torch.autograd.grad``), ``"hybrid"`` (inner loop vmapped, query loss per
+            task, tasks split across CPU threads) or ``"auto"`` (``choose_path``).
 
     Returns:
-        ``MetaLossResult``; call ``.loss.backward()`` for the meta-gradient.
+        ``MetaLossResult``; call ``.loss.backward()`` for the meta-gradient. With
+        ``"hybrid"`` (and grad mode on) the meta-gradient is computed right here, task
+        by task, and ``.loss`` carries it: it can be differentiated once, not twice.
     """
     check_inner_lr(inner_lr)
     check_steps(steps)
@@ -333,6 +343,20 @@ def meta_loss(
         query, support = vmap(
             task_objective, in_dims=(None, None, 0, 0, 0, 0), randomness="different"
         )(params, inner_lr, *data)
+    elif path == "hybrid":
+        inputs = _differentiable_inputs(params, inner_lr)
+        if not inputs:
+            query, support = _hybrid(
+                model, params, data, loss_fn, inner_lr, steps, first_order, buffers
+            )
+        else:
+            workers = min(torch.get_num_threads(), batch.num_tasks) if device.type == "cpu" else 1
+            query, support, grads = _hybrid_threaded(
+                model, params, data, loss_fn, inner_lr, steps, first_order, buffers, inputs,
+                workers,
+            )  # fmt: skip
+            loss = _PrecomputedGradient.apply(query.mean(), grads, *inputs)
+            return MetaLossResult(loss=loss, query_losses=query, support_losses=support)
     else:
         query_list, support_list = [], []
         for xs, ys, xq, yq in zip(*data):
@@ -343,6 +367,147 @@ def meta_loss(
             support_list.append(sl)
         query, support = torch.stack(query_list), torch.stack(support_list)
     return MetaLossResult(loss=query.mean(), query_losses=query.detach(), support_losses=support)
+
+
+def _hybrid(
+    model: nn.Module,
+    params: Params,
+    data: tuple[Tensor, Tensor, Tensor, Tensor],
+    loss_fn: LossFn,
+    inner_lr: InnerLR,
+    steps: int,
+    first_order: bool,
+    buffers: Params,
+) -> tuple[Tensor, Tensor]:
+    """Query losses ``[T]`` and support losses ``[T, steps]``: the inner loop vmapped over
+    the tasks, then each task's query loss with its own θ'ᵢ."""
+    x_support, y_support, x_query, y_query = data
+
+    def adapt_one(xs, ys):
+        return _adapt_func(model, params, xs, ys, loss_fn, inner_lr, steps, first_order, buffers)
+
+    adapted, support = vmap(adapt_one, randomness="different")(x_support, y_support)
+    query = [
+        loss_fn(functional_call(model, ({k: v[i] for k, v in adapted.items()}, buffers), (xq,)), yq)
+        for i, (xq, yq) in enumerate(zip(x_query, y_query))
+    ]
+    return torch.stack(query), support
+
+
+def _hybrid_gradients(
+    model: nn.Module,
+    params: Params,
+    data: tuple[Tensor, Tensor, Tensor, Tensor],
+    loss_fn: LossFn,
+    inner_lr: InnerLR,
+    steps: int,
+    first_order: bool,
+    buffers: Params,
+    inputs: list[Tensor],
+    scale: float,
+) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+    """``_hybrid``'s losses and ``scale`` × the gradient of their sum w.r.t. ``inputs``.
+
+    The chain rule in two parts, so that only one task's query graph is alive at a time:
+    first each task's query gradient g'ᵢ = ∂L_query/∂θ'ᵢ (its graph freed right away),
+    then one backward pass through the vmapped inner loop with the g'ᵢ as the incoming
+    gradients. Keeping all the query graphs until the end instead took ~1.3 GB for the
+    paper's 5-way 1-shot meta-batch and its page faults cost time.
+    """
+    x_support, y_support, x_query, y_query = data
+
+    def adapt_one(xs, ys):
+        return _adapt_func(model, params, xs, ys, loss_fn, inner_lr, steps, first_order, buffers)
+
+    adapted, support = vmap(adapt_one, randomness="different")(x_support, y_support)
+    names = list(adapted)
+    query, query_grads = [], []
+    for i, (xq, yq) in enumerate(zip(x_query, y_query)):
+        theta_i = {k: adapted[k][i].detach().requires_grad_() for k in names}
+        loss = loss_fn(functional_call(model, (theta_i, buffers), (xq,)), yq)
+        query_grads.append(torch.autograd.grad(loss * scale, [theta_i[k] for k in names]))
+        query.append(loss.detach())
+    outputs = [adapted[k] for k in names]
+    incoming = [torch.stack(g) for g in zip(*query_grads)]
+    grads = torch.autograd.grad(outputs, inputs, incoming, allow_unused=True)
+    grads = tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, inputs))
+    return torch.stack(query), support, grads
+
+
+def _differentiable_inputs(params: Params, inner_lr: InnerLR) -> list[Tensor]:
+    """What the meta-gradient reaches when grad mode is on: θ, and α for Meta-SGD."""
+    if not torch.is_grad_enabled():
+        return []
+    lrs = list(inner_lr.values()) if isinstance(inner_lr, Mapping) else []
+    return [t for t in (*params.values(), *lrs) if t.requires_grad]
+
+
+class _PrecomputedGradient(torch.autograd.Function):
+    """A loss whose gradient w.r.t. ``inputs`` was already computed (by worker threads);
+    ``backward`` scales it by the incoming gradient, so ``loss.backward()`` works as usual.
+    """
+
+    @staticmethod
+    def forward(ctx, loss: Tensor, grads: tuple[Tensor, ...], *inputs: Tensor) -> Tensor:
+        ctx.grads = grads
+        return loss.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        return None, None, *(grad_output * g for g in ctx.grads)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="mamllib-task")
+    return _POOLS[workers]
+
+
+def _hybrid_threaded(
+    model: nn.Module,
+    params: Params,
+    data: tuple[Tensor, Tensor, Tensor, Tensor],
+    loss_fn: LossFn,
+    inner_lr: InnerLR,
+    steps: int,
+    first_order: bool,
+    buffers: Params,
+    inputs: list[Tensor],
+    workers: int,
+) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+    """``_hybrid_gradients`` of the whole meta-batch, on ``workers`` shares of it at once.
+
+    With several CPU threads each share runs in its own thread, single-threaded: torch
+    releases the GIL inside its kernels, and one share per thread keeps every core busy
+    with whole convolutions instead of splitting small ones between them. Each thread
+    calls its own copy of the module, because ``functional_call`` swaps the parameters
+    of the module it is given and two threads must not share one.
+    """
+    num_tasks = len(data[0])
+    if workers == 1:
+        return _hybrid_gradients(
+            model, params, data, loss_fn, inner_lr, steps, first_order, buffers, inputs,
+            1.0 / num_tasks,
+        )  # fmt: skip
+
+    def run(share: Tensor, module: nn.Module):
+        torch.set_num_threads(1)  # this thread's intra-op pool only (OpenMP is per thread)
+        with torch.enable_grad():
+            return _hybrid_gradients(
+                module, params, tuple(t[share] for t in data), loss_fn, inner_lr, steps,
+                first_order, buffers, inputs, 1.0 / num_tasks,
+            )  # fmt: skip
+
+    shares = torch.arange(num_tasks).tensor_split(workers)
+    futures = [_pool(workers).submit(run, share, copy.deepcopy(model)) for share in shares]
+    results = [f.result() for f in futures]
+    query = torch.cat([r[0] for r in results])
+    support = torch.cat([r[1] for r in results])
+    grads = tuple(torch.stack(gs).sum(0) for gs in zip(*(r[2] for r in results)))
+    return query, support, grads
 
 
 # ----------------------------------------------------------------------------- the learner

@@ -57,13 +57,20 @@ class BatchNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        dims = [0, *range(2, x.dim())]
-        var, mean = torch.var_mean(x, dims, correction=0, keepdim=True)
+        # Statistics over (batch, *spatial) in two stages, spatial (contiguous) first, and
+        # the variance in a second pass over the centred input, which is needed anyway:
+        # torch.var_mean over the non-contiguous dims (0, 2, 3) was 7x slower forward and
+        # 1.5x slower in the double backward on the CPU (all plain ops, exact under vmap).
+        spatial = tuple(range(2, x.dim()))
+        n = x.numel() // x.shape[1]
+        mean = x.sum(spatial, keepdim=True).sum(0, keepdim=True) / n
+        centred = x - mean
+        var = (centred * centred).sum(spatial, keepdim=True).sum(0, keepdim=True) / n
         shape = (1, -1) + (1,) * (x.dim() - 2)
-        # Folding the weight into the scale first keeps full-size operations to three,
-        # which matters twice over in second-order MAML (measured 1.5x faster on CPU).
+        # Folding the weight into the scale first keeps full-size operations few, which
+        # matters twice over in second-order MAML.
         scale = torch.rsqrt(var + self.eps) * self.weight.view(shape)
-        return (x - mean) * scale + self.bias.view(shape)
+        return centred * scale + self.bias.view(shape)
 
 
 class Conv4(nn.Module):

@@ -1,4 +1,4 @@
-"""``python -m mamllib.bench``: it runs, checks the paths agree, and reports both.
+"""``python -m mamllib.bench``: it runs, checks the paths agree, and reports each.
 
 No timing assertions: the CI machine is small and shared.
 """
@@ -14,14 +14,14 @@ from mamllib.bench import WORKLOADS, main
 
 
 @pytest.mark.slow
-def test_quick_run_reports_both_paths(tmp_path, capsys):
+def test_quick_run_reports_every_path(tmp_path, capsys):
     out = tmp_path / "b.json"
     assert main(["--quick", "--device", "cpu", "--workloads", "W1", "--json", str(out)]) == 0
 
     report = json.loads(out.read_text())
     assert report["ok"] is True
     rows = {r["path"]: r for r in report["results"] if r["workload"] == "W1"}
-    assert set(rows) == {"vmap", "loop"}
+    assert set(rows) == {"vmap", "loop", "hybrid"}
     for row in rows.values():
         assert row["grads_match"] is True
         assert 0 <= row["grad_relative_diff"] < 1e-4
@@ -30,9 +30,12 @@ def test_quick_run_reports_both_paths(tmp_path, capsys):
         assert len(row["block_seconds"]) == report["settings"]["repeats"]
         assert row["peak_total_mb"] > 0
     assert rows["loop"]["speedup_vs_loop"] == pytest.approx(1.0)
+    # The MLP's default is vmap (choose_path); exactly one row is marked.
+    assert [p for p, r in rows.items() if r["default"]] == ["vmap"]
 
     table = capsys.readouterr().out
-    assert "W1 " in table and "vmap" in table and "loop" in table
+    assert "W1 " in table and "vmap" in table and "loop" in table and "hybrid" in table
+    assert "default path vs the per-task loop: W1" in table
 
 
 def test_unknown_workload_is_named(capsys):
@@ -55,7 +58,7 @@ def test_disagreeing_paths_are_not_timed(tmp_path, monkeypatch, capsys):
 
     report = json.loads(out.read_text())
     assert report["ok"] is False
-    assert {r["path"] for r in report["results"]} == {"vmap", "loop"}
+    assert {r["path"] for r in report["results"]} == {"vmap", "loop", "hybrid"}
     for row in report["results"]:
         assert row["grads_match"] is False and row["grad_relative_diff"] == 0.5
         assert "iters_per_s" not in row and "differ" in row["error"]

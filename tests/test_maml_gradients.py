@@ -4,13 +4,15 @@ Every reference here is computed without mamllib: the tiny models are evaluated 
 hand from a flat parameter vector, the inner SGD steps are written out with
 ``torch.autograd.grad`` on a fresh leaf (no graph to the outside), and meta-gradients
 are checked against central finite differences of that hand-written objective or
-against the explicit Hessian formula of one-step MAML. The vmap and loop paths are
-also compared with each other, in float64.
+against the explicit Hessian formula of one-step MAML. Every path (vmap, loop, hybrid,
+and hybrid split across two CPU threads) is checked against them and against the loop,
+in float64.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 
 import pytest
 import torch
@@ -24,6 +26,32 @@ ALPHA = 0.05
 EPS = 1e-6
 FD_RTOL, FD_ATOL = 1e-6, 1e-8
 PATH_RTOL, PATH_ATOL = 1e-10, 1e-12
+# "hybrid-threads": the hybrid path with the meta-batch split across two CPU threads.
+PATHS = ["vmap", "loop", "hybrid", "hybrid-threads"]
+
+
+def meta_loss_on(path: str, *args, **kwargs):
+    """``meta_loss`` on ``path``, where "hybrid-threads" runs with two torch threads."""
+    if path != "hybrid-threads":
+        return meta_loss(*args, path=path, **kwargs)
+    model, batch = args[0], args[2]
+    callers = []
+    hook = model.register_forward_pre_hook(
+        lambda module, inputs: callers.append(threading.current_thread().name)
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = meta_loss(*args, path="hybrid", **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+        hook.remove()
+    # with two tasks or more the work really ran in the worker threads (the module copies
+    # they call carry this hook along); with one task there is nothing to split
+    in_workers = [name.startswith("mamllib-task") for name in callers]
+    assert callers and all(in_workers) == (batch.num_tasks > 1), callers
+    return result
+    return result
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -112,9 +140,9 @@ def library_meta_grad(
     model, batch, *, inner_lr=ALPHA, steps=1, first_order=False, path="vmap", buffers=None
 ):
     params = dict(model.named_parameters())
-    result = meta_loss(
-        model, params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps,
-        first_order=first_order, path=path, buffers=buffers,
+    result = meta_loss_on(
+        path, model, params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps,
+        first_order=first_order, buffers=buffers,
     )  # fmt: skip
     grads = torch.autograd.grad(result.loss, list(params.values()))
     return result, torch.cat([g.reshape(-1) for g in grads])
@@ -129,7 +157,7 @@ def query_grad_at(forward, spec, theta_prime: Tensor, xq: Tensor, yq: Tensor) ->
 # ----------------------------------------------------------------------------- 1. second order vs FD
 
 
-@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("steps", [1, 3])
 def test_second_order_meta_gradient_matches_finite_differences(path, steps):
     model = tiny_mlp(seed=1)
@@ -152,7 +180,7 @@ def test_second_order_meta_gradient_matches_finite_differences(path, steps):
 # ----------------------------------------------------------------------------- 2. first order, Hessian term
 
 
-@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("num_tasks", [1, 4])
 def test_first_and_second_order_against_explicit_hessian(path, num_tasks):
     model = tiny_mlp(seed=3)
@@ -183,7 +211,7 @@ def test_first_and_second_order_against_explicit_hessian(path, num_tasks):
     assert (g_so - g_fo).norm() > 1e-3 * g_so.norm()
 
 
-# ----------------------------------------------------------------------------- 3. vmap == loop
+# ----------------------------------------------------------------------------- 3. every path == loop
 
 
 def _all_grads(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
@@ -191,14 +219,14 @@ def _all_grads(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
     return [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
 
 
-def _run_both_paths(model, batch, inner_lr, steps, first_order):
+def _run_all_paths(model, batch, inner_lr, steps, first_order):
     params = dict(model.named_parameters())
     lrs = list(inner_lr.values()) if isinstance(inner_lr, dict) else []
     out = {}
-    for path in ("vmap", "loop"):
-        result = meta_loss(
-            model, params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps,
-            first_order=first_order, path=path,
+    for path in PATHS:
+        result = meta_loss_on(
+            path, model, params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps,
+            first_order=first_order,
         )  # fmt: skip
         out[path] = (result, _all_grads(result.loss, list(params.values()) + lrs))
     return out
@@ -215,26 +243,29 @@ def _meta_sgd_lrs(model, seed=0) -> dict[str, Tensor]:
 @pytest.mark.parametrize("meta_sgd", [False, True], ids=["float-lr", "meta-sgd"])
 @pytest.mark.parametrize("first_order", [False, True], ids=["second-order", "first-order"])
 @pytest.mark.parametrize("steps", [0, 1, 3])
-def test_vmap_equals_loop(steps, first_order, meta_sgd):
+def test_every_path_equals_loop(steps, first_order, meta_sgd):
     model = tiny_mlp(seed=5)
-    batch = sinusoid_batch(4, seed=6)
+    batch = sinusoid_batch(5, seed=6)  # odd: the two threads get unequal shares
     inner_lr = _meta_sgd_lrs(model) if meta_sgd else ALPHA
-    out = _run_both_paths(model, batch, inner_lr, steps, first_order)
-    (rv, gv), (rl, gl) = out["vmap"], out["loop"]
+    out = _run_all_paths(model, batch, inner_lr, steps, first_order)
+    rl, gl = out["loop"]
+    for path in PATHS:
+        rv, gv = out[path]
+        torch.testing.assert_close(rv.loss, rl.loss, rtol=PATH_RTOL, atol=PATH_ATOL)
+        torch.testing.assert_close(rv.query_losses, rl.query_losses, rtol=PATH_RTOL, atol=PATH_ATOL)
+        torch.testing.assert_close(
+            rv.support_losses, rl.support_losses, rtol=PATH_RTOL, atol=PATH_ATOL
+        )
+        assert rv.query_losses.shape == (5,)
+        assert rv.support_losses.shape == (5, steps)
+        for a, b in zip(gv, gl):
+            torch.testing.assert_close(a, b, rtol=PATH_RTOL, atol=PATH_ATOL)
+        assert any(g.abs().max() > 1e-3 for g in gv)
+        if meta_sgd and steps > 0:  # α really receives a meta-gradient
+            assert all(g.abs().max() > 0 for g in gv[len(gv) // 2 :])
 
-    torch.testing.assert_close(rv.loss, rl.loss, rtol=PATH_RTOL, atol=PATH_ATOL)
-    torch.testing.assert_close(rv.query_losses, rl.query_losses, rtol=PATH_RTOL, atol=PATH_ATOL)
-    torch.testing.assert_close(rv.support_losses, rl.support_losses, rtol=PATH_RTOL, atol=PATH_ATOL)
-    assert rv.query_losses.shape == (4,)
-    assert rv.support_losses.shape == (4, steps)
-    for a, b in zip(gv, gl):
-        torch.testing.assert_close(a, b, rtol=PATH_RTOL, atol=PATH_ATOL)
-    assert any(g.abs().max() > 1e-3 for g in gv)
-    if meta_sgd and steps > 0:  # α really receives a meta-gradient
-        assert all(g.abs().max() > 0 for g in gv[len(gv) // 2 :])
 
-
-@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("path", PATHS)
 def test_meta_sgd_lr_gradient_matches_finite_differences(path):
     model = tiny_mlp(seed=7)
     spec = Spec(model)
@@ -245,7 +276,7 @@ def test_meta_sgd_lr_gradient_matches_finite_differences(path):
     flat_lr = spec.flatten(lrs).detach()
 
     params = dict(model.named_parameters())
-    result = meta_loss(model, params, batch, F.mse_loss, inner_lr=lrs, steps=steps, path=path)
+    result = meta_loss_on(path, model, params, batch, F.mse_loss, inner_lr=lrs, steps=steps)
     grads = torch.autograd.grad(result.loss, list(params.values()) + list(lrs.values()))
     n = len(params)
     g_theta, g_lr = spec.flatten(list(grads[:n])), spec.flatten(list(grads[n:]))
@@ -266,7 +297,7 @@ def test_meta_sgd_lr_gradient_matches_finite_differences(path):
 # ----------------------------------------------------------------------------- 4. zero inner steps
 
 
-@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("first_order", [False, True])
 def test_zero_steps_is_the_plain_multitask_gradient(path, first_order):
     model = tiny_mlp(seed=10)
@@ -413,7 +444,7 @@ def test_meta_step_is_one_adam_step():
         torch.testing.assert_close(p.detach(), expected[n], rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("path", ["vmap", "loop", "hybrid"])
 def test_meta_sgd_learns_inner_lrs(path):
     torch.manual_seed(20)
     config = MAMLConfig(inner_lr=0.01, outer_lr=1e-3, learn_inner_lr=True, path=path)
@@ -474,7 +505,7 @@ def test_meta_training_reduces_sinusoid_loss(one_thread):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("path", ["vmap", "loop"])
+@pytest.mark.parametrize("path", ["vmap", "loop", "hybrid"])
 def test_cuda_matches_cpu(path):
     model = tiny_mlp(seed=25)
     batch = sinusoid_batch(4, seed=26)

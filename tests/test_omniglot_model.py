@@ -46,20 +46,28 @@ def test_batch_norm_matches_torch_in_training_mode():
 
 @pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("steps", [1, 2])
-def test_conv4_vmap_equals_loop_in_float64(first_order, steps):
-    """The DESIGN's warning: native batch norm breaks second-order MAML under vmap; ours is exact."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv4_every_path_equals_loop_in_float64(first_order, steps, threads):
+    """The DESIGN's warning: native batch norm breaks second-order MAML under vmap; ours is
+    exact, on every path (with 2 threads the hybrid path splits the tasks across them)."""
     torch.manual_seed(0)
     model = Conv4(5, hidden=8).double()
     params = dict(model.named_parameters())
     batch = _episodes()
     grads = {}
-    for path in ("vmap", "loop"):
-        result = meta_loss(model, params, batch, F.cross_entropy, inner_lr=0.4, steps=steps,
-                           first_order=first_order, path=path)  # fmt: skip
-        grads[path] = torch.autograd.grad(result.loss, list(params.values()))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for path in ("vmap", "loop", "hybrid"):
+            result = meta_loss(model, params, batch, F.cross_entropy, inner_lr=0.4, steps=steps,
+                               first_order=first_order, path=path)  # fmt: skip
+            grads[path] = torch.autograd.grad(result.loss, list(params.values()))
+    finally:
+        torch.set_num_threads(saved)
     scale = max(g.abs().max() for g in grads["loop"])
-    for name, a, b in zip(params, grads["vmap"], grads["loop"]):
-        assert (a - b).abs().max() <= 1e-10 * scale, name
+    for path in ("vmap", "hybrid"):
+        for name, a, b in zip(params, grads[path], grads["loop"]):
+            assert (a - b).abs().max() <= 1e-10 * scale, (path, name)
 
 
 def test_native_batch_norm_is_what_goes_wrong():
