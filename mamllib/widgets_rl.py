@@ -16,6 +16,7 @@ import torch
 from IPython.display import display
 from torch import nn
 
+from mamllib.checks import check_int
 from mamllib.experiments.navigation import NavigationConfig, evaluate_policy
 from mamllib.plots import color_for
 from mamllib.rl.env import sample_goals
@@ -46,7 +47,7 @@ class NavigationDashboard:
         seed: seeds the random goals the button draws.
         noise_seed: the action noise of the episodes; the same for every policy and
             setting, so differences come from the policies, not from luck.
-        episodes: episodes per step (the paper's evaluation: 40).
+        episodes: episodes per step, 2 to 40 (the slider's range; the paper's evaluation: 40).
     """
 
     def __init__(self, policies: dict[str, tuple[nn.Module, NavigationConfig]], seed: int = 0,
@@ -56,6 +57,19 @@ class NavigationDashboard:
             raise ValueError(
                 f"the dashboard needs policies {sorted(missing)}; got {sorted(policies)}"
             )
+        for label in SHOWN:
+            entry = policies[label]
+            if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], nn.Module)
+                    and isinstance(entry[1], NavigationConfig)):  # fmt: skip
+                raise ValueError(
+                    f"policies[{label!r}] must be a (policy, NavigationConfig) pair, as "
+                    f"navigation_policies() returns them; got {type(entry).__name__}"
+                )
+        check_int("seed", seed, 0)
+        check_int("noise_seed", noise_seed, 0)
+        check_int("episodes", episodes, 2)
+        if episodes > 40:  # the slider would silently clamp it
+            raise ValueError(f"episodes must be in [2, 40], got {episodes}")
         self.policies = {label: policies[label] for label in SHOWN}
         self.generator = torch.Generator().manual_seed(seed)
         self.noise_seed = noise_seed
@@ -71,6 +85,7 @@ class NavigationDashboard:
         self.status = W.HTML()
         self.out = W.Output()
         self.view: NavigationView | None = None
+        self._holding = False
         self.random_goal.on_click(lambda _: self.draw_goal())
         for control in (self.goal_x, self.goal_y, self.alpha, self.alpha_later, self.steps,
                         self.episodes):  # fmt: skip
@@ -80,12 +95,13 @@ class NavigationDashboard:
     def draw_goal(self) -> None:
         """A goal from the task distribution; moving both sliders re-adapts once."""
         x, y = sample_goals(1, self.generator)[0].tolist()
-        with self.goal_x.hold_trait_notifications(), self.goal_y.hold_trait_notifications():
-            self.goal_x.unobserve_all("value")
-            self.goal_y.unobserve_all("value")
+        # Hold our own recomputation only: other observers of the sliders (links, a
+        # student's callbacks) must stay attached and see both changes.
+        self._holding = True
+        try:
             self.goal_x.value, self.goal_y.value = round(x, 2), round(y, 2)
-        for control in (self.goal_x, self.goal_y):
-            control.observe(lambda _: self.update(), names="value")
+        finally:
+            self._holding = False
         self.update()
 
     @property
@@ -107,6 +123,8 @@ class NavigationDashboard:
         return view
 
     def update(self) -> None:
+        if self._holding:
+            return
         self.view = view = self.compute()
         steps = len(view.inner_lrs)
         self.status.value = "average return after " + ", ".join(
