@@ -84,6 +84,7 @@ def test_oracle_sees_the_goal(tmp_path):
         ({"oracle": True}, "oracle=True needs method='pretrain'"),
         ({"learn_inner_lr": True}, "learn_inner_lr=True"),
         ({"path": "loop"}, "path='loop'"),
+        ({"path": "hybrid"}, r"path='hybrid' is not available for navigation.*'auto', 'vmap'"),
         ({"hidden": (100, 0)}, "hidden layer width must be >= 1, got 0"),
     ],
 )

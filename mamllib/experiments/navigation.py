@@ -106,8 +106,11 @@ class NavigationConfig(MetaTrainingConfig):
             )
         if self.learn_inner_lr:
             raise ValueError("learn_inner_lr=True (Meta-SGD) is not supported for navigation")
-        if self.path == "loop":
-            raise ValueError("path='loop' is not available for navigation: tasks run under vmap")
+        if self.path not in ("auto", "vmap"):
+            raise ValueError(
+                f"path={self.path!r} is not available for navigation: its tasks run under "
+                "vmap (valid: 'auto', 'vmap')"
+            )
         for name in ("episodes", "horizon", "cg_iters", "max_backtracks", "eval_episodes"):
             check_int(name, getattr(self, name), 1)
         check_int("eval_steps", self.eval_steps, 0)
