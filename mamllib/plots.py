@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 # One colour per learner across every figure of the course.
 COLORS = {
@@ -144,6 +145,35 @@ def plot_training(
         ylabel={"train_loss": "training loss", "val_mse": "validation MSE"}.get(key, key),
     )
     ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_cost_vs_steps(
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    ylabel: str,
+    bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """A cost of one meta-iteration against the number of inner steps.
+
+    Args:
+        curves: ``"second-order"`` / ``"first-order"`` -> (steps, values), as
+            ``mamllib.cost.series`` returns them.
+        ylabel: what the values are (e.g. "time per meta-iteration (ms)").
+        bands: label -> (low, high) per step, shaded (e.g. the fastest and slowest sample).
+    """
+    ax = _ax(ax)
+    colors = {"second-order": COLORS["MAML"], "first-order": COLORS["MAML (first-order)"]}
+    for label, (steps, values) in curves.items():
+        ax.plot(list(steps), list(values), "o-", ms=4, color=colors.get(label), label=label)
+        if bands and label in bands:
+            low, high = bands[label]
+            ax.fill_between(list(steps), low, high, color=colors.get(label), alpha=0.15, lw=0)
+    ax.set(xlabel="inner steps", ylabel=ylabel)
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
