@@ -342,8 +342,8 @@ def figure(report: dict[str, Any]) -> Figure:
     axes[0].set_title(report["hardware"], fontsize=9)
     fig.suptitle(
         f"What a MAML meta-iteration costs — {report['workload']}: {report['description']}"
-        f" (per-task {report['path']!r} path; time: median, band from fastest to slowest"
-        f" of {report['settings']['repeats']})",
+        f"\nper-task {report['path']!r} path; time: the median, shaded from the fastest to the slowest"
+        f" of {report['settings']['repeats']} meta-iterations",
         fontsize=10,
     )
     fig.tight_layout()
