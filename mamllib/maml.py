@@ -369,6 +369,24 @@ def meta_loss(
     return MetaLossResult(loss=query.mean(), query_losses=query.detach(), support_losses=support)
 
 
+def _adapt_all(
+    model: nn.Module,
+    params: Params,
+    data: tuple[Tensor, Tensor, Tensor, Tensor],
+    loss_fn: LossFn,
+    inner_lr: InnerLR,
+    steps: int,
+    first_order: bool,
+    buffers: Params,
+) -> tuple[Params, Tensor]:
+    """Every task's θ'ᵢ (``[T, ...]`` per name) and support losses, the inner loop vmapped."""
+
+    def adapt_one(xs, ys):
+        return _adapt_func(model, params, xs, ys, loss_fn, inner_lr, steps, first_order, buffers)
+
+    return vmap(adapt_one, randomness="different")(data[0], data[1])
+
+
 def _hybrid(
     model: nn.Module,
     params: Params,
@@ -381,15 +399,12 @@ def _hybrid(
 ) -> tuple[Tensor, Tensor]:
     """Query losses ``[T]`` and support losses ``[T, steps]``: the inner loop vmapped over
     the tasks, then each task's query loss with its own θ'ᵢ."""
-    x_support, y_support, x_query, y_query = data
-
-    def adapt_one(xs, ys):
-        return _adapt_func(model, params, xs, ys, loss_fn, inner_lr, steps, first_order, buffers)
-
-    adapted, support = vmap(adapt_one, randomness="different")(x_support, y_support)
+    adapted, support = _adapt_all(
+        model, params, data, loss_fn, inner_lr, steps, first_order, buffers
+    )
     query = [
         loss_fn(functional_call(model, ({k: v[i] for k, v in adapted.items()}, buffers), (xq,)), yq)
-        for i, (xq, yq) in enumerate(zip(x_query, y_query))
+        for i, (xq, yq) in enumerate(zip(data[2], data[3]))
     ]
     return torch.stack(query), support
 
@@ -414,15 +429,12 @@ def _hybrid_gradients(
     gradients. Keeping all the query graphs until the end instead took ~1.3 GB for the
     paper's 5-way 1-shot meta-batch and its page faults cost time.
     """
-    x_support, y_support, x_query, y_query = data
-
-    def adapt_one(xs, ys):
-        return _adapt_func(model, params, xs, ys, loss_fn, inner_lr, steps, first_order, buffers)
-
-    adapted, support = vmap(adapt_one, randomness="different")(x_support, y_support)
+    adapted, support = _adapt_all(
+        model, params, data, loss_fn, inner_lr, steps, first_order, buffers
+    )
     names = list(adapted)
     query, query_grads = [], []
-    for i, (xq, yq) in enumerate(zip(x_query, y_query)):
+    for i, (xq, yq) in enumerate(zip(data[2], data[3])):
         theta_i = {k: adapted[k][i].detach().requires_grad_() for k in names}
         loss = loss_fn(functional_call(model, (theta_i, buffers), (xq,)), yq)
         query_grads.append(torch.autograd.grad(loss * scale, [theta_i[k] for k in names]))
