@@ -245,7 +245,12 @@ OMNIGLOT_CHECKPOINTS = ROOT / "checkpoints"
 
 
 def omniglot_checkpoints() -> dict[str, dict[str, Path]]:
-    """Shipped Omniglot checkpoints: setting (``"5-way 1-shot"``) -> learner label -> path."""
+    """Shipped Omniglot checkpoints: setting (``"5-way 1-shot"``) -> learner label -> path.
+
+    A setting without a pre-trained network of its own gets the shared one.
+    """
+    from mamllib.experiments.omniglot import SHARED_PRETRAIN
+
     found: dict[str, dict[str, Path]] = {}
     for path in sorted(OMNIGLOT_CHECKPOINTS.glob("omniglot_*way*shot_*.pt")):
         config = load_learner(path)[1]["config"]
@@ -255,6 +260,10 @@ def omniglot_checkpoints() -> dict[str, dict[str, Path]]:
         else:
             label = "MAML (first-order)" if config["first_order"] else "MAML"
         found.setdefault(setting, {})[label] = path
+    shared = OMNIGLOT_CHECKPOINTS / SHARED_PRETRAIN
+    for paths in found.values():
+        if shared.is_file():
+            paths.setdefault("pre-trained", shared)  # N- and K-independent (see checkpoint_paths)
     return found
 
 

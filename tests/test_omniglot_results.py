@@ -62,3 +62,16 @@ def test_scratch_is_better_than_chance_but_far_from_maml():
     ]
     assert abs(curve[0] - 1 / config.n_way) < 0.15
     assert curve[-1] > curve[0]
+
+
+def test_pretrained_network_is_shared_across_settings(tmp_path):
+    """Pre-training never sees N-way tasks, so a setting without its own uses the shared one."""
+    from mamllib.experiments.omniglot import SHARED_PRETRAIN, checkpoint_paths
+
+    assert checkpoint_paths(20, 1, tmp_path)["pre-trained"] == tmp_path / SHARED_PRETRAIN
+    own = tmp_path / "omniglot_20way1shot_pretrain.pt"
+    own.write_bytes(b"")
+    assert checkpoint_paths(20, 1, tmp_path)["pre-trained"] == own
+    assert checkpoint_paths(5, 5, tmp_path)["pre-trained"] == tmp_path / SHARED_PRETRAIN
+    for setting, paths in omniglot_checkpoints().items():
+        assert paths["pre-trained"].is_file(), setting

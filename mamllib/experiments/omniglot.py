@@ -264,6 +264,7 @@ def evaluate_learners(
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent.parent / "checkpoints"
 FIRST_ORDER = "MAML (first-order)"
 REQUIRED = ("MAML", "pre-trained")
+SHARED_PRETRAIN = "omniglot_5way1shot_pretrain.pt"  # the pre-trained network for every setting
 
 
 def checkpoint_paths(
@@ -272,10 +273,15 @@ def checkpoint_paths(
     """Where the shipped N-way K-shot checkpoints live, by learner label (present or not)."""
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
     stem = f"omniglot_{n_way}way{k_shot}shot"
+    pretrained = folder / f"{stem}_pretrain.pt"
+    if not pretrained.is_file():
+        # Pre-training never sees an N-way task (one classifier over all training classes,
+        # its head replaced per task), so one network serves every N and K.
+        pretrained = folder / SHARED_PRETRAIN
     return {
         "MAML": folder / f"{stem}_maml.pt",
         FIRST_ORDER: folder / f"{stem}_maml_fo.pt",
-        "pre-trained": folder / f"{stem}_pretrain.pt",
+        "pre-trained": pretrained,
     }
 
 
