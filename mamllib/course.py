@@ -1,0 +1,36 @@
+"""Where the course's notebooks live, and picking some of them by name.
+
+Shared by the commands that derive files from the notebooks (``mamllib.slides``,
+``mamllib.student``). Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def select_notebooks(names: Sequence[str] = (), folder: Path = NOTEBOOKS) -> list[Path]:
+    """The notebooks of ``folder`` named in ``names`` (all of them, sorted, if none are).
+
+    A name is a notebook's stem or file name: ``01_sinusoid`` or ``01_sinusoid.ipynb``.
+
+    Raises:
+        FileNotFoundError: ``folder`` holds no notebook.
+        ValueError: a name matches no notebook; the message gives the valid names.
+    """
+    available = {path.stem: path for path in sorted(Path(folder).glob("*.ipynb"))}
+    if not available:
+        raise FileNotFoundError(f"no notebooks (*.ipynb) in {folder}")
+    chosen = []
+    for name in names:
+        stem = name.removesuffix(".ipynb")
+        if stem not in available:
+            raise ValueError(
+                f"unknown notebook {name!r}; valid names: {', '.join(available)} (in {folder})"
+            )
+        chosen.append(available[stem])
+    return chosen or list(available.values())

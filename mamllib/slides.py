@@ -1,0 +1,402 @@
+"""reveal.js slide decks of the notebooks that work offline, from disk.
+
+    python -m mamllib.slides                       # build/slides/index.html and one deck per notebook
+    python -m mamllib.slides 01_sinusoid --out /tmp/slides
+
+Each notebook becomes ``<out>/<name>.slides.html`` (nbconvert's ``SlidesExporter``; the
+cells' ``metadata.slideshow.slide_type`` make the slides), and ``<out>/index.html`` lists
+them. Open either straight from disk (``file://``): every URL in a deck is relative.
+
+Nothing is loaded from the network when a deck is shown. reveal.js, require.js, jQuery,
+MathJax 2 and the Jupyter widget renderer (with the font-awesome fonts it bundles) are
+copied next to the decks, into ``<out>/vendor/``, from npm packages pinned in
+``PACKAGES`` below. The packages are fetched once with ``npm pack`` into a cache folder
+(``$MAMLLIB_CACHE/slides-vendor``, else ``.cache/slides-vendor`` in the repository),
+checked against their pinned sha512, and reused from there: with the cache filled, a
+build needs neither npm nor the network. The one thing nbconvert's reveal template loads
+that no option redirects, Mermaid (imported from a CDN), is left out by the template
+``mamllib/templates/offline_reveal``; the course has no diagrams. The template also wraps
+long code lines. nbconvert 7's reveal template does not use ``font_awesome_url``.
+
+The widget renderer is only loaded by a notebook saved with its widget state. The course's
+notebooks are saved without it (metadata stripped), so on the slides a dashboard cell shows
+its code and no output; notebook 2 shows a static figure of its dashboard after it.
+Keys in a deck: arrows, Space, Esc (overview), S (speaker notes: the ``notes`` cells).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import fnmatch
+import hashlib
+import html
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mamllib.course import NOTEBOOKS, ROOT, select_notebooks
+
+DEFAULT_OUT = ROOT / "build" / "slides"
+CACHE_ENV = "MAMLLIB_CACHE"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATE = "offline_reveal"
+THEME = "white"  # its fonts ship with reveal.js; several other themes import Google Fonts
+MATHJAX_CONFIG = "TeX-AMS_CHTML-full,Safe"  # nbconvert's default configuration
+
+
+@dataclass(frozen=True)
+class Package:
+    """An npm package to copy next to the decks.
+
+    Attributes:
+        name: the npm name.
+        version: the exact version (pinned: the integrity below is that tarball's).
+        integrity: the tarball's ``sha512-<base64>``, as ``npm pack --json`` reports it.
+        files: ``fnmatch`` patterns of the paths, inside the package, that decks load.
+    """
+
+    name: str
+    version: str
+    integrity: str
+    files: tuple[str, ...]
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def tarball(self) -> str:
+        """The file name ``npm pack`` gives this package."""
+        return f"{self.name.lstrip('@').replace('/', '-')}-{self.version}.tgz"
+
+    @property
+    def folder(self) -> str:
+        """Where the package's files go, under ``<out>/vendor/``."""
+        return self.tarball.removesuffix(".tgz")
+
+
+# The one place the versions are pinned.
+PACKAGES = {
+    "reveal.js": Package(
+        "reveal.js",
+        "4.6.0",
+        "sha512-QC80rYsZldAe95bW9VImucIPTjfsKhI0jRQrIOXU4P92ZyXb/dfw9L3EE96bN6i7UmeUl1qBieH4UNTr25erYw==",
+        (
+            "LICENSE",
+            "dist/reveal.css",
+            "dist/reveal.js",
+            f"dist/theme/{THEME}.css",
+            "dist/theme/fonts/source-sans-pro/*",
+            "plugin/notes/notes.js",
+        ),
+    ),
+    "requirejs": Package(
+        "requirejs",
+        "2.3.7",
+        "sha512-DouTG8T1WanGok6Qjg2SXuCMzszOo0eHeH9hDZ5Y4x8Je+9JB38HdTLT4/VA8OaUhBa0JPVHJ0pyBkM1z+pDsw==",
+        ("require.js",),
+    ),
+    "jquery": Package(
+        "jquery",
+        "3.7.1",
+        "sha512-m4avr8yL8kmFN8psrbFFFmB/If14iN5o9nw/NgnnM+kybDJpRsAynV2BsfpTYrTRysYUdADVD7CkUUizgkpLfg==",
+        ("LICENSE.txt", "dist/jquery.min.js"),
+    ),
+    "mathjax": Package(
+        "mathjax",
+        "2.7.9",
+        "sha512-NOGEDTIM9+MrsqnjPEjVGNx4q0GQxqm61yQwSK+/5S59i26wId5IC5gNu9/bu8+CCVl5p9G2IHcAl/wJa+5+BQ==",
+        (
+            "LICENSE",
+            "MathJax.js",
+            "config/TeX-AMS_CHTML-full.js",
+            "config/Safe.js",
+            "extensions/*",
+            "jax/element/*",
+            "jax/input/TeX/*",
+            "jax/output/CommonHTML/*",
+            "fonts/HTML-CSS/TeX/woff/*",
+            "fonts/HTML-CSS/TeX/otf/*",
+            "localization/en/*",
+        ),
+    ),
+    "html-manager": Package(
+        "@jupyter-widgets/html-manager",
+        "1.0.6",
+        "sha512-+Mn+Ra8wyIHrYaUpfmf9A3dsLkt/NuwzPQN8sthdxBD35VV5cOJbpmgMhNR27n/rmP3mKyEe0PWCJrtZrXTXDQ==",
+        # embed-amd.js finds its font-awesome fonts next to itself
+        (
+            "LICENSE",
+            "dist/embed-amd.js",
+            "dist/*.woff2",
+            "dist/*.woff",
+            "dist/*.ttf",
+            "dist/*.eot",
+            "dist/*.svg",
+        ),
+    ),
+}
+
+
+class VendorError(RuntimeError):
+    """The pinned packages are not in the cache and cannot be fetched (the message says why)."""
+
+
+def default_cache() -> Path:
+    """``$MAMLLIB_CACHE/slides-vendor``, else ``.cache/slides-vendor`` in the repository."""
+    base = os.environ.get(CACHE_ENV)
+    return (Path(base).expanduser() if base else ROOT / ".cache") / "slides-vendor"
+
+
+def _integrity(path: Path) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
+
+
+def _fetch_command(packages: Sequence[Package], cache: Path) -> str:
+    return f"cd {cache} && npm pack {' '.join(p.spec for p in packages)}"
+
+
+def fetch(
+    cache: Path | None = None, packages: Sequence[Package] = tuple(PACKAGES.values())
+) -> dict[str, Path]:
+    """The tarballs of ``packages`` in ``cache``, fetched with ``npm pack`` if missing.
+
+    Returns:
+        the tarball of each package, by npm name.
+
+    Raises:
+        VendorError: a tarball is missing and npm is not installed or cannot fetch it
+            (no network), or a tarball does not match its pinned sha512.
+    """
+    cache = Path(cache) if cache is not None else default_cache()
+    missing = [p for p in packages if not (cache / p.tarball).is_file()]
+    if missing:
+        npm = shutil.which("npm")
+        names = ", ".join(p.spec for p in missing)
+        if npm is None:
+            raise VendorError(
+                f"the slides need {names} in {cache}, and npm is not installed to fetch them. "
+                "Install Node.js with npm (e.g. `apt-get install npm`) and build again, or run, "
+                f"on a machine with npm and internet access: `{_fetch_command(missing, cache)}` "
+                f"and copy the .tgz files into {cache}."
+            )
+        cache.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, npm_config_fund="false", npm_config_audit="false",
+                   npm_config_update_notifier="false")  # fmt: skip
+        # Into a fresh folder first, so that the cache never holds a partial tarball.
+        with tempfile.TemporaryDirectory(dir=cache, prefix=".npm-pack-") as staging:
+            try:
+                done = subprocess.run(
+                    [npm, "pack", *(p.spec for p in missing)],
+                    cwd=staging, env=env, capture_output=True, text=True, timeout=600,
+                )  # fmt: skip
+            except subprocess.TimeoutExpired as exc:
+                raise VendorError(f"`npm pack {names}` did not finish in {exc.timeout} s") from exc
+            if done.returncode != 0:
+                errors = [line for line in done.stderr.splitlines() if line.startswith("npm error")]
+                head = "\n".join(errors[:4] or done.stderr.strip().splitlines()[-4:])
+                raise VendorError(
+                    f"npm could not fetch {names} (exit {done.returncode}; is the npm registry "
+                    f"reachable?):\n{head}\nWith network access, run "
+                    f"`{_fetch_command(missing, cache)}`."
+                )
+            for package in missing:
+                if (Path(staging) / package.tarball).is_file():
+                    os.replace(Path(staging) / package.tarball, cache / package.tarball)
+    tarballs = {}
+    for package in packages:
+        path = cache / package.tarball
+        if not path.is_file():
+            raise VendorError(f"npm pack did not write {path}")
+        found = _integrity(path)
+        if found != package.integrity:
+            raise VendorError(
+                f"{path} is not {package.spec} as pinned in mamllib.slides (found {found[:24]}…, "
+                f"pinned {package.integrity[:24]}…): delete it and build again to fetch it anew."
+            )
+        tarballs[package.name] = path
+    return tarballs
+
+
+def unpack(package: Package, tarball: Path, vendor: Path) -> Path:
+    """Copy the files of ``package`` that decks load from ``tarball`` to ``vendor/<folder>``.
+
+    Returns:
+        the folder. It is left alone when it already holds this exact tarball's files.
+    """
+    target = vendor / package.folder
+    stamp = target / ".integrity"
+    if stamp.is_file() and stamp.read_text() == package.integrity:
+        return target
+    if target.exists():
+        shutil.rmtree(target)
+    with tarfile.open(tarball, "r:gz") as archive:
+        for member in archive:
+            relative = member.name.removeprefix("package/")
+            if not member.isfile() or not any(fnmatch.fnmatch(relative, p) for p in package.files):
+                continue
+            destination = (target / relative).resolve()
+            if not destination.is_relative_to(target.resolve()):
+                raise VendorError(f"{tarball}: {member.name} points outside the package")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(archive.extractfile(member).read())
+    stamp.write_text(package.integrity)
+    return target
+
+
+def exporter_options(vendor: str = "vendor") -> dict[str, object]:
+    """The ``SlidesExporter`` settings that point every library at ``vendor`` (a relative URL)."""
+    folder = {key: f"{vendor}/{p.folder}" for key, p in PACKAGES.items()}
+    return {
+        "template_name": TEMPLATE,
+        "extra_template_basedirs": [str(TEMPLATES)],
+        "reveal_url_prefix": folder["reveal.js"],
+        "reveal_theme": THEME,
+        "reveal_scroll": True,  # long cells scroll within their slide
+        "reveal_number": "c/t",
+        "require_js_url": f"{folder['requirejs']}/require.js",
+        "jquery_url": f"{folder['jquery']}/dist/jquery.min.js",
+        "mathjax_url": f"{folder['mathjax']}/MathJax.js?config={MATHJAX_CONFIG}",
+        "widget_renderer_url": f"{folder['html-manager']}/dist/embed-amd.js",
+        "exclude_input_prompt": True,
+        "exclude_output_prompt": True,
+    }
+
+
+@dataclass(frozen=True)
+class Deck:
+    """A built deck: its notebook's name and title, file, and how many slides it has."""
+
+    name: str
+    title: str
+    path: Path
+    slides: int  # horizontal slides: the title and each section
+    subslides: int  # all slides, the vertical ones (steps of a section) included
+
+
+def _title(nb) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
+def _count_slides(nb) -> tuple[int, int]:
+    kinds = [cell.metadata.get("slideshow", {}).get("slide_type", "-") for cell in nb.cells]
+    visible = [kind for kind in kinds if kind not in {"skip", "notes"}]
+    if not visible:
+        return 0, 0
+    visible[0] = "slide"  # nbconvert starts the deck with the first visible cell
+    slides = visible.count("slide")
+    return slides, slides + visible.count("subslide")
+
+
+def export_deck(path: Path, out: Path, exporter) -> Deck:
+    """Write the deck of the notebook at ``path`` into ``out`` with ``exporter``."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    title = _title(nb) or path.stem
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    target = out / f"{path.stem}.slides.html"
+    target.write_text(body, encoding="utf-8")
+    return Deck(path.stem, title, target, *_count_slides(nb))
+
+
+def write_index(decks: Sequence[Deck], out: Path) -> Path:
+    """``out/index.html``: a page linking every deck, with no outside resource."""
+    items = "\n".join(
+        f'<li><a href="{html.escape(deck.path.name)}">{html.escape(deck.title)}</a>'
+        f" <span>({deck.slides} slides, {deck.subslides} with their steps)</span></li>"
+        for deck in decks
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>MAML course: slides</title>
+<style>
+body {{ font-family: sans-serif; max-width: 46em; margin: 3em auto; line-height: 1.5; }}
+span {{ color: #666; }}
+kbd {{ border: 1px solid #ccc; border-radius: 3px; padding: 0 .3em; }}
+</style>
+</head>
+<body>
+<h1>MAML course: slides</h1>
+<ol>
+{items}
+</ol>
+<p>Keys: <kbd>→</kbd>/<kbd>←</kbd> next and previous section, <kbd>↓</kbd>/<kbd>↑</kbd> its steps,
+<kbd>Space</kbd> everything in order, <kbd>Esc</kbd> overview, <kbd>S</kbd> speaker notes.
+Long slides scroll. The interactive dashboards need Jupyter: open the notebooks for them.</p>
+<p>Built by <code>python -m mamllib.slides</code>; everything loads from this folder, no network needed.</p>
+</body>
+</html>
+"""
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def build(
+    out: str | os.PathLike = DEFAULT_OUT,
+    notebooks: Sequence[str | os.PathLike] | None = None,
+    cache: str | os.PathLike | None = None,
+) -> list[Deck]:
+    """Build the decks of ``notebooks`` (default: all the course's) and the index into ``out``.
+
+    Raises:
+        VendorError: see ``fetch``.
+    """
+    from nbconvert import SlidesExporter
+
+    out = Path(out)
+    paths = [Path(p) for p in notebooks] if notebooks is not None else select_notebooks()
+    tarballs = fetch(cache)
+    out.mkdir(parents=True, exist_ok=True)
+    for package in PACKAGES.values():
+        unpack(package, tarballs[package.name], out / "vendor")
+    exporter = SlidesExporter(**exporter_options())
+    decks = [export_deck(path, out, exporter) for path in paths]
+    write_index(decks, out)
+    return decks
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mamllib.slides",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help=f"npm tarballs (default {default_cache()})"
+    )
+    args = parser.parse_args(argv)
+    try:
+        paths = select_notebooks(args.notebooks, NOTEBOOKS)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.error(str(exc))
+    try:
+        decks = build(args.out, paths, args.cache)
+    except VendorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for deck in decks:
+        print(f"{deck.path}: {deck.slides} slides, {deck.subslides} with their steps")
+    print(f"open {(args.out / 'index.html').resolve().as_uri()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
