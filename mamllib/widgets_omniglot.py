@@ -511,6 +511,12 @@ class OmniglotDashboard:
         )
         self.status = W.HTML()
         self.out = W.Output()
+        # Adapt when a slider is let go (or moved with a key), not at every position of a
+        # drag: each value adapts three networks. A continuous slider would also send back
+        # the browser's rounding of its value as soon as it is drawn (α = 0.4 is not on the
+        # log grid: it became 0.398) and adapt again for nothing.
+        for slider in (self.task, self.alpha, self.steps):
+            slider.continuous_update = False
         for control in (self.task, self.alpha, self.order):
             control.observe(lambda _: self.update(), names="value")
         self.steps.observe(lambda change: self._on_steps(change["new"]), names="value")

@@ -87,8 +87,13 @@ class NavigationDashboard:
         self.view: NavigationView | None = None
         self._holding = False
         self.random_goal.on_click(lambda _: self.draw_goal())
+        # Adapt when a slider is let go (or moved with a key), not at every position of a
+        # drag: each value adapts every policy. A continuous slider would also send back the
+        # browser's rounding of its value as soon as it is drawn (0.05 on α's log grid
+        # became 0.0501, 0.3 became 0.30000000000000004) and adapt again for nothing.
         for control in (self.goal_x, self.goal_y, self.alpha, self.alpha_later, self.steps,
                         self.episodes):  # fmt: skip
+            control.continuous_update = False
             control.observe(lambda _: self.update(), names="value")
         self.update()
 

@@ -1,0 +1,169 @@
+"""Lecture mode: the dashboards of ``lecture/`` under Voilà, in a real browser, offline.
+
+The lecturer's two commands, run from the repository root (where ``voila.json`` is
+read): ``voila lecture/01_sinusoid.ipynb`` serves one dashboard, ``voila lecture/``
+serves the folder. For each notebook: the dashboard renders, a slider moved with the
+keyboard (and the order toggle, where there is one) redraws the plot, and the page
+makes no request to any machine but this one.
+"""
+
+import json
+import re
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from browser import (
+    PAGE_S,
+    ROOT,
+    KernelWatch,
+    OfflineGuard,
+    Server,
+    artifacts_dir,
+    chromium,
+    dashboard,
+    free_port,
+    jupyter_env,
+    nudge,
+    plot,
+    redrawn,
+    require_browser,
+    running_server,
+    slider,
+)
+
+LECTURE = ROOT / "lecture"
+DASHBOARDS = {
+    "01_sinusoid.ipynb": "SinusoidDashboard",
+    "02_omniglot.ipynb": "OmniglotDashboard",
+    "03_rl_navigation.ipynb": "NavigationDashboard",
+}
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+ERROR = re.compile(r"Traceback|Error")
+
+
+def test_lecture_notebooks_are_committed_clean():
+    """Outputs cleared, metadata stripped but the kernelspec, each one chapter's dashboard."""
+    assert sorted(p.name for p in LECTURE.glob("*.ipynb")) == sorted(DASHBOARDS)
+    for name, dashboard_class in DASHBOARDS.items():
+        notebook = json.loads((LECTURE / name).read_text())
+        assert notebook["metadata"] == {"kernelspec": KERNELSPEC}, name
+        code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+        assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), name
+        assert all(cell["metadata"] == {} for cell in notebook["cells"]), name
+        assert sum(dashboard_class in "".join(c["source"]) for c in code) == 1, name
+
+
+@contextmanager
+def _voila(target: str, tmp) -> Iterator[tuple[str, Server]]:
+    """``voila <target>`` run from the repository root: (base URL, server)."""
+    port = free_port()
+    args = [sys.executable, "-m", "voila", target, "--no-browser", f"--port={port}",
+            "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"]  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    with running_server(args, env=jupyter_env(tmp), cwd=ROOT, log=tmp / "voila.log",
+                        probe=f"{base}/") as server:  # fmt: skip
+        yield base, server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def folder(browser, tmp_path_factory):
+    """``voila lecture/``: (base URL, server)."""
+    with _voila("lecture", tmp_path_factory.mktemp("voila-folder")) as served:
+        yield served
+
+
+def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: str,
+           control: str, key: str, toggle: bool, height: int = 1000) -> None:  # fmt: skip
+    """Open ``base + path``, wait for the dashboard and for its kernel to settle, change
+    ``control`` (and the order), check that the plot follows each change and that nothing
+    was fetched from elsewhere; screenshot. On a failure: a screenshot
+    ``voila_<name>_failed.png`` and the server's log."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    started = time.monotonic()
+    try:
+        guard, kernel = OfflineGuard(page), KernelWatch(page, base)
+        response = page.goto(base + path, timeout=PAGE_S * 1000)
+        assert "default-src 'self'" in response.headers.get("content-security-policy", ""), (
+            "voila.json's Content-Security-Policy was not applied (run from the repository root)"
+        )
+        board = dashboard(page, marker)
+        error = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]', has_text=ERROR)
+        plot(board).or_(error).first.wait_for(timeout=PAGE_S * 1000)
+        assert not error.count(), error.first.inner_text()
+        src = plot(board).get_attribute("src")
+        kernel.wait_quiet()
+        assert plot(board).get_attribute("src") == src, (
+            "the dashboard redrew by itself once shown (did a slider send back its value?)"
+        )
+
+        moved = slider(board, control)
+        readout = nudge(moved, key)
+        src = redrawn(board, src)
+        kernel.wait_quiet()
+        assert moved.locator(".widget-readout").inner_text() != readout
+
+        if toggle:
+            first_order = board.locator(".widget-toggle-button", has_text="first-order")
+            first_order.click()
+            src = redrawn(board, src)
+            kernel.wait_quiet()
+            assert "mod-active" in first_order.get_attribute("class")
+
+        page.screenshot(path=artifacts_dir() / f"voila_{name}.png")
+        assert not guard.sent_elsewhere, f"requests to other machines: {guard.sent_elsewhere}"
+    except Exception:
+        page.screenshot(path=artifacts_dir() / f"voila_{name}_failed.png")
+        print(f"{name}: failed after {time.monotonic() - started:.0f} s; server log:")
+        print(server.log_tail())
+        raise
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_sinusoid_dashboard_from_one_file(browser, tmp_path):
+    with _voila(str(LECTURE / "01_sinusoid.ipynb"), tmp_path) as (base, server):
+        _drive(browser, server, base, "/", "01_sinusoid", marker="Adapt at test time",
+               control="α (inner lr)", key="ArrowRight", toggle=True)  # fmt: skip
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_folder_lists_the_lecture_notebooks(browser, folder):
+    base, _ = folder
+    page = browser.new_page()
+    try:
+        guard = OfflineGuard(page)
+        page.goto(f"{base}/", timeout=PAGE_S * 1000)
+        for notebook in sorted(LECTURE.glob("*.ipynb")):
+            page.get_by_text(notebook.name).first.wait_for(timeout=30_000)
+        assert not guard.sent_elsewhere, guard.sent_elsewhere
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_omniglot_dashboard(browser, folder):
+    base, server = folder
+    _drive(browser, server, base, "/voila/render/02_omniglot.ipynb", "02_omniglot",
+           marker="Adapt at test time", control="α (inner lr)", key="ArrowRight", toggle=True)  # fmt: skip
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_navigation_dashboard(browser, folder):
+    base, server = folder
+    _drive(browser, server, base, "/voila/render/03_rl_navigation.ipynb", "03_rl_navigation",
+           marker="adaptation", control="goal x", key="ArrowRight", toggle=False, height=1350)  # fmt: skip
