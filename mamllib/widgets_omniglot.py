@@ -495,10 +495,13 @@ class OmniglotDashboard:
         has_fo = FIRST_ORDER in self.learners
         self.task = W.IntSlider(value=0, min=0, max=num_tasks - 1, description="test task")
         self.new_task = W.Button(description="new task", icon="refresh")
+        label = {"description_width": "100px"}  # wide enough for "inner steps S"
         self.alpha = W.FloatLogSlider(value=config.inner_lr, base=10, min=-2, max=0.5, step=0.05,
-                                      description="α (inner lr)", readout_format=".3f")  # fmt: skip
-        self.steps = W.IntSlider(value=steps, min=0, max=max_steps, description="inner steps S")
-        self.step = W.IntSlider(value=steps, min=0, max=steps, description="show step")
+                                      description="α (inner lr)", readout_format=".3f", style=label)  # fmt: skip
+        self.steps = W.IntSlider(
+            value=steps, min=0, max=max_steps, description="inner steps S", style=label
+        )
+        self.step = W.IntSlider(value=steps, min=0, max=steps, description="show step", style=label)
         self.play = W.Play(value=steps, min=0, max=steps, interval=900, description="play")
         W.jslink((self.play, "value"), (self.step, "value"))
         self.order = W.ToggleButtons(options=["second-order", "first-order"], value="second-order",
@@ -666,7 +669,7 @@ class OmniglotDashboard:
             for label, acc in view.accuracy.items()
         )
         self.status.value = (
-            f"<table><tr><th>query accuracy</th><th>0 steps</th><th>step {view.step}</th>"
+            f"<table><tr><th>query accuracy</th><th>0 steps</th><th>shown: step {view.step}</th>"
             f"<th>{view.steps} steps</th></tr>{rows}</table>"
             f"<small>{self.config.n_way}-way {self.config.k_shot}-shot, {self.k_query} query "
             "images per class; chance = 1/N</small>"
