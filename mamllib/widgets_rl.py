@@ -145,10 +145,10 @@ class NavigationDashboard:
                 for k, positions in enumerate(paths):
                     ax = fig.add_subplot(grid[row, k])
                     plot_paths(positions, view.goal, color=color_for(label) or "tab:gray",
-                               title=f"{label}, {k} steps: {view.returns[label][k]:.1f}", ax=ax)  # fmt: skip
+                               title=f"{label}, {k} step{'s' * (k != 1)}: {view.returns[label][k]:.1f}", ax=ax)  # fmt: skip
             ax = fig.add_subplot(grid[:, -1])
             plot_returns({label: (r, None) for label, r in view.returns.items()}, ax=ax,
-                         title=f"α = {', '.join(f'{a:g}' for a in view.inner_lrs) or '—'}")  # fmt: skip
+                         title=f"α = {', '.join(f'{a:.3g}' for a in view.inner_lrs) or '—'}")  # fmt: skip
             fig.tight_layout()
             plt.show()
 

@@ -83,11 +83,11 @@ def folder(browser, tmp_path_factory):
 
 
 def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: str,
-           control: str, key: str, toggle: bool, height: int = 1000) -> None:  # fmt: skip
-    """Open ``base + path``, wait for the dashboard and for its kernel to settle, change
-    ``control`` (and the order), check that the plot follows each change and that nothing
-    was fetched from elsewhere; screenshot. On a failure: a screenshot
-    ``voila_<name>_failed.png`` and the server's log."""
+           moves: list[tuple[str, str]], toggle: bool, height: int = 1000) -> None:  # fmt: skip
+    """Open ``base + path``, wait for the dashboard and for its kernel to settle, press
+    each ``(slider label, key)`` of ``moves`` in turn (then switch the order), check that
+    the plot follows each change and that nothing was fetched from elsewhere; screenshot.
+    On a failure: a screenshot ``voila_<name>_failed.png`` and the server's log."""
     page = browser.new_page(viewport={"width": 1400, "height": height})
     started = time.monotonic()
     try:
@@ -106,11 +106,12 @@ def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: 
             "the dashboard redrew by itself once shown (did a slider send back its value?)"
         )
 
-        moved = slider(board, control)
-        readout = nudge(moved, key)
-        src = redrawn(board, src)
-        kernel.wait_quiet()
-        assert moved.locator(".widget-readout").inner_text() != readout
+        for control, key in moves:
+            moved = slider(board, control)
+            readout = nudge(moved, key)
+            src = redrawn(board, src)
+            kernel.wait_quiet()
+            assert moved.locator(".widget-readout").inner_text() != readout, control
 
         if toggle:
             first_order = board.locator(".widget-toggle-button", has_text="first-order")
@@ -135,7 +136,7 @@ def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: 
 def test_sinusoid_dashboard_from_one_file(browser, tmp_path):
     with _voila(str(LECTURE / "01_sinusoid.ipynb"), tmp_path) as (base, server):
         _drive(browser, server, base, "/", "01_sinusoid", marker="Adapt at test time",
-               control="α (inner lr)", key="ArrowRight", toggle=True)  # fmt: skip
+               moves=[("α (inner lr)", "ArrowRight"), ("inner steps", "ArrowLeft")], toggle=True)  # fmt: skip
 
 
 @pytest.mark.browser
@@ -158,7 +159,8 @@ def test_folder_lists_the_lecture_notebooks(browser, folder):
 def test_omniglot_dashboard(browser, folder):
     base, server = folder
     _drive(browser, server, base, "/voila/render/02_omniglot.ipynb", "02_omniglot",
-           marker="Adapt at test time", control="α (inner lr)", key="ArrowRight", toggle=True)  # fmt: skip
+           marker="Adapt at test time", moves=[("α (inner lr)", "ArrowRight"), ("inner steps S", "ArrowLeft")],
+           toggle=True)  # fmt: skip
 
 
 @pytest.mark.browser
@@ -166,4 +168,5 @@ def test_omniglot_dashboard(browser, folder):
 def test_navigation_dashboard(browser, folder):
     base, server = folder
     _drive(browser, server, base, "/voila/render/03_rl_navigation.ipynb", "03_rl_navigation",
-           marker="adaptation", control="goal x", key="ArrowRight", toggle=False, height=1350)  # fmt: skip
+           marker="adaptation", moves=[("α step 1", "ArrowRight"), ("steps", "ArrowLeft"), ("goal x", "ArrowRight")],
+           toggle=False, height=1350)  # fmt: skip

@@ -84,7 +84,7 @@ def test_initial_view_and_figure(dashboard, figures):
     assert len(fig.axes) == 3 * 4 + 1
     for (label, k), ax in _path_axes(fig).items():
         assert _goal_marker(ax) == pytest.approx(view.goal)
-        assert ax.get_title() == f"{label}, {k} steps: {view.returns[label][k]:.1f}"
+        assert ax.get_title() == f"{label}, {k} step{'s' * (k != 1)}: {view.returns[label][k]:.1f}"
         drawn = [line for line in ax.lines if line.get_linestyle() == "-"]
         assert len(drawn) == EPISODES
         assert drawn[0].get_xydata() == pytest.approx(view.paths[label][k][0].numpy())
