@@ -17,13 +17,14 @@ from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
+from browser import in_ci
 
 from mamllib import slides
 from mamllib.course import ROOT, select_notebooks
 
 NOTEBOOKS = select_notebooks()
 NOTEBOOKS_BY_NAME = {path.stem: path for path in NOTEBOOKS}
-CI = bool(os.environ.get("CI"))
+CI = in_ci()
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
