@@ -6,6 +6,7 @@ Shared by the commands that derive files from the notebooks (``mamllib.slides``,
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,3 +35,13 @@ def select_notebooks(names: Sequence[str] = (), folder: Path = NOTEBOOKS) -> lis
             )
         chosen.append(available[stem])
     return chosen or list(available.values())
+
+
+def notebook_parser(prog: str, description: str, default_out: Path) -> argparse.ArgumentParser:
+    """The command line both commands start from: notebook names (default all) and ``--out``."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
+    parser.add_argument("--out", type=Path, default=default_out, help=f"default {default_out}")
+    return parser

@@ -26,7 +26,6 @@ Keys in a deck: arrows, Space, Esc (overview), S (speaker notes: the ``notes`` c
 
 from __future__ import annotations
 
-import argparse
 import base64
 import fnmatch
 import hashlib
@@ -41,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mamllib.course import NOTEBOOKS, ROOT, select_notebooks
+from mamllib.course import NOTEBOOKS, ROOT, notebook_parser, select_notebooks
 
 DEFAULT_OUT = ROOT / "build" / "slides"
 CACHE_ENV = "MAMLLIB_CACHE"
@@ -372,13 +371,7 @@ def build(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mamllib.slides",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
+    parser = notebook_parser("python -m mamllib.slides", __doc__, DEFAULT_OUT)
     parser.add_argument(
         "--cache", type=Path, default=None, help=f"npm tarballs (default {default_cache()})"
     )

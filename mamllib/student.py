@@ -28,7 +28,6 @@ repository's root, outside ``notebooks/``, which the test suite runs under nbval
 
 from __future__ import annotations
 
-import argparse
 import ast
 import copy
 import re
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import nbformat
 
-from mamllib.course import NOTEBOOKS, ROOT, select_notebooks
+from mamllib.course import NOTEBOOKS, ROOT, notebook_parser, select_notebooks
 
 STUDENT = ROOT / "student"
 SOLUTION_TAG = "solution"
@@ -172,13 +171,7 @@ def render(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mamllib.student",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
-    parser.add_argument("--out", type=Path, default=STUDENT, help=f"default {STUDENT}")
+    parser = notebook_parser("python -m mamllib.student", __doc__, STUDENT)
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if a copy is missing or stale"
     )
