@@ -313,6 +313,11 @@ def evaluate_omniglot(num_tasks: int = 600, device: str | torch.device = "cpu") 
     return results
 
 
+def _omniglot_settings(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The evaluated settings in the paper's order: 5-way before 20-way, 1-shot before 5-shot."""
+    return sorted(results["settings"].items(), key=lambda item: (item[1]["n_way"], item[1]["k_shot"]))
+
+
 def table1_markdown(results: dict[str, Any]) -> str:
     """The paper's Table 1 beside ours: accuracy % ± 95% CI after the test-time steps."""
     from mamllib.experiments.omniglot import PAPER_FIRST_ORDER, PAPER_TABLE1
@@ -322,7 +327,7 @@ def table1_markdown(results: dict[str, Any]) -> str:
         "| first-order MAML, mamllib | pre-trained, mamllib | scratch, mamllib |",
         "|---|---|---|---|---|---|---|",
     ]
-    for setting, r in results["settings"].items():
+    for setting, r in _omniglot_settings(results):
         key = (r["n_way"], r["k_shot"])
         paper, paper_ci = PAPER_TABLE1[key]
         cells = []
@@ -349,10 +354,11 @@ def table1_markdown(results: dict[str, Any]) -> str:
 def figure_omniglot(results: dict[str, Any]):
     """Accuracy vs inner steps at test time, one panel per shipped setting."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from mamllib.plots import plot_curves
 
-    settings = results["settings"]
+    settings = dict(_omniglot_settings(results))
     fig, axes = plt.subplots(
         1, max(1, len(settings)), figsize=(5 * max(1, len(settings)), 3.8), squeeze=False
     )
@@ -362,6 +368,7 @@ def figure_omniglot(results: dict[str, Any]):
             for name, c in r["curves"].items()
         }
         plot_curves(curves, ylabel="query accuracy (%)", title=f"Omniglot {setting}", ax=ax)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     fig.suptitle(
         f"Accuracy after fine-tuning on the support set, {results['num_tasks']} test tasks"
     )

@@ -15,7 +15,7 @@ from mamllib.reproduce import ROOT, omniglot_checkpoints
 from mamllib.train import load_learner
 
 RESULTS = ROOT / "results" / "omniglot.json"
-TASKS = 100  # a different, smaller sample of test tasks than the recorded 600
+TASKS = {"5-way 1-shot": 100, "20-way 1-shot": 50}  # other, fewer test tasks than the recorded 600
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +36,19 @@ def test_results_are_for_the_shipped_checkpoints(recorded):
             )
 
 
-def test_checkpoint_reproduces_its_recorded_accuracy(recorded):
+def test_twenty_way_runs_are_shipped():
+    shipped = omniglot_checkpoints()["20-way 1-shot"]
+    assert {"MAML", "MAML (first-order)", "pre-trained"} <= set(shipped)
+
+
+@pytest.mark.parametrize("setting", ["5-way 1-shot", "20-way 1-shot"])
+def test_checkpoint_reproduces_its_recorded_accuracy(recorded, setting):
     """A fresh estimate on other test tasks agrees with the recorded one within their CIs."""
-    learner, ckpt = load_learner(omniglot_checkpoints()["5-way 1-shot"]["MAML"])
+    learner, ckpt = load_learner(omniglot_checkpoints()[setting]["MAML"])
     config = OmniglotConfig(**ckpt["config"])
-    batch = meta_test_episodes(config, TASKS, seed=7)
+    batch = meta_test_episodes(config, TASKS[setting], seed=7)
     fresh = evaluate_learners({"MAML": learner}, batch, config.eval_inner_steps, config.inner_lr)
-    fresh, saved = fresh["MAML"], recorded["settings"]["5-way 1-shot"]["curves"]["MAML"]
+    fresh, saved = fresh["MAML"], recorded["settings"][setting]["curves"]["MAML"]
     bound = math.hypot(fresh["ci95"][-1], saved["ci95"][-1])
     assert abs(fresh["mean"][-1] - saved["mean"][-1]) <= bound, (fresh["mean"], saved["mean"])
 
@@ -52,6 +58,15 @@ def test_maml_learns_to_classify_new_characters(recorded):
     assert abs(curves["MAML"]["mean"][0] - 0.2) < 0.05  # chance before adapting
     assert curves["MAML"]["mean"][-1] > 0.95
     assert curves["MAML"]["mean"][-1] - curves["scratch"]["mean"][-1] > 0.3
+
+
+def test_maml_learns_twenty_way_tasks(recorded):
+    """Twenty new characters from one drawing each: far above chance (5%) and scratch."""
+    curves = recorded["settings"]["20-way 1-shot"]["curves"]
+    for label in ("MAML", "MAML (first-order)"):
+        assert abs(curves[label]["mean"][0] - 0.05) < 0.03, label  # chance before adapting
+        assert curves[label]["mean"][-1] > 0.85, label
+        assert curves[label]["mean"][-1] - curves["scratch"]["mean"][-1] > 0.4, label
 
 
 def test_scratch_is_better_than_chance_but_far_from_maml():
