@@ -313,7 +313,7 @@ def evaluate_omniglot(num_tasks: int = 600, device: str | torch.device = "cpu") 
     return results
 
 
-def _omniglot_settings(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def omniglot_settings(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The evaluated settings in the paper's order: 5-way before 20-way, 1-shot before 5-shot."""
     return sorted(results["settings"].items(), key=lambda item: (item[1]["n_way"], item[1]["k_shot"]))
 
@@ -327,7 +327,7 @@ def table1_markdown(results: dict[str, Any]) -> str:
         "| first-order MAML, mamllib | pre-trained, mamllib | scratch, mamllib |",
         "|---|---|---|---|---|---|---|",
     ]
-    for setting, r in _omniglot_settings(results):
+    for setting, r in omniglot_settings(results):
         key = (r["n_way"], r["k_shot"])
         paper, paper_ci = PAPER_TABLE1[key]
         cells = []
@@ -358,7 +358,7 @@ def figure_omniglot(results: dict[str, Any]):
 
     from mamllib.plots import plot_curves
 
-    settings = dict(_omniglot_settings(results))
+    settings = dict(omniglot_settings(results))
     fig, axes = plt.subplots(
         1, max(1, len(settings)), figsize=(5 * max(1, len(settings)), 3.8), squeeze=False
     )
