@@ -146,7 +146,7 @@ class Server:
             return ""
 
     def wait_until_answers(self, url: str, timeout: float = SERVER_START_S) -> None:
-        """Poll ``url`` until it answers 200; raise (with the log) if the server exits or
+        """Poll ``url`` until the server answers it (any HTTP status); raise (with the log) if the server exits or
         ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
         while True:
@@ -158,6 +158,8 @@ class Server:
                 with urllib.request.urlopen(url, timeout=5) as response:
                     if response.status == 200:
                         return
+            except urllib.error.HTTPError:
+                return  # an HTTP status of any kind: the server is up and answering
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:

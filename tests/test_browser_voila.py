@@ -58,13 +58,16 @@ def test_lecture_notebooks_are_committed_clean():
 
 @contextmanager
 def _voila(target: str, tmp) -> Iterator[tuple[str, Server]]:
-    """``voila <target>`` run from the repository root: (base URL, server)."""
+    """``voila <target>`` run from the repository root: (base URL, server).
+
+    The readiness probe asks for a static file: for a single notebook, ``/`` would render
+    it, starting a second kernel that competes with the browser's on a 2-core machine."""
     port = free_port()
     args = [sys.executable, "-m", "voila", target, "--no-browser", f"--port={port}",
             "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"]  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     with running_server(args, env=jupyter_env(tmp), cwd=ROOT, log=tmp / "voila.log",
-                        probe=f"{base}/") as server:  # fmt: skip
+                        probe=f"{base}/voila/static/extension.js") as server:  # fmt: skip
         yield base, server
 
 
