@@ -146,8 +146,8 @@ class Server:
             return ""
 
     def wait_until_answers(self, url: str, timeout: float = SERVER_START_S) -> None:
-        """Poll ``url`` until the server answers it (any HTTP status); raise (with the log) if the server exits or
-        ``timeout`` seconds pass."""
+        """Poll ``url`` until the server answers it (any HTTP status); raise (with the log)
+        if the server exits or ``timeout`` seconds pass."""
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:

@@ -60,8 +60,8 @@ def test_lecture_notebooks_are_committed_clean():
 def _voila(target: str, tmp) -> Iterator[tuple[str, Server]]:
     """``voila <target>`` run from the repository root: (base URL, server).
 
-    The readiness probe asks for a static file: for a single notebook, ``/`` would render
-    it, starting a second kernel that competes with the browser's on a 2-core machine."""
+    The readiness probe asks for a path that renders nothing (Voilà answers it 403): for a
+    single notebook, ``/`` would render it, starting a second kernel beside the browser's."""
     port = free_port()
     args = [sys.executable, "-m", "voila", target, "--no-browser", f"--port={port}",
             "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"]  # fmt: skip
