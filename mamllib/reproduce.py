@@ -33,7 +33,7 @@ import matplotlib
 import torch
 import torch.nn.functional as F
 
-from mamllib.checkpoints import hardware
+from mamllib.checkpoints import atomic_write_text, hardware
 from mamllib.evaluate import adaptation_curve, summarize_curve
 from mamllib.maml import MAML, InnerLR, check_inner_lr, check_steps
 from mamllib.tasks.sinusoid import SinusoidTasks
@@ -267,11 +267,17 @@ def omniglot_checkpoints() -> dict[str, dict[str, Path]]:
     return found
 
 
-def evaluate_omniglot(num_tasks: int = 600, device: str | torch.device = "cpu") -> dict[str, Any]:
+def evaluate_omniglot(
+    num_tasks: int = 600,
+    device: str | torch.device = "cpu",
+    settings: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Every shipped Omniglot network and the scratch baseline, on the same test tasks per setting.
 
     MAML networks are fine-tuned with their own α and test-time steps; the baselines with
-    those of the second-order MAML network of the setting.
+    those of the second-order MAML network of the setting. ``settings`` (e.g.
+    ``["5-way 1-shot"]``) evaluates only those; the test tasks of a setting depend on the
+    setting and ``num_tasks`` only, so its numbers are the same as in a full run.
     """
     from mamllib.experiments.omniglot import (
         OmniglotConfig,
@@ -283,9 +289,18 @@ def evaluate_omniglot(num_tasks: int = 600, device: str | torch.device = "cpu") 
 
     results: dict[str, Any] = {"num_tasks": num_tasks, "hardware": hardware(device),
                                "torch": str(torch.__version__), "settings": {}}  # fmt: skip
-    for setting, paths in omniglot_checkpoints().items():
-        if "MAML" not in paths:
-            continue
+    shipped = {
+        setting: paths for setting, paths in omniglot_checkpoints().items() if "MAML" in paths
+    }
+    if settings is not None:
+        unknown = [s for s in settings if s not in shipped]
+        if unknown:
+            raise ValueError(
+                f"no shipped second-order MAML checkpoint for setting(s) {unknown}; "
+                f"valid: {sorted(shipped)}"
+            )
+        shipped = {s: shipped[s] for s in settings}
+    for setting, paths in shipped.items():
         loaded = {label: load_learner(path, map_location=device) for label, path in paths.items()}
         config = OmniglotConfig(**loaded["MAML"][1]["config"])
         learners = {label: learner for label, (learner, _) in loaded.items()}
@@ -315,7 +330,53 @@ def evaluate_omniglot(num_tasks: int = 600, device: str | torch.device = "cpu") 
 
 def omniglot_settings(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The evaluated settings in the paper's order: 5-way before 20-way, 1-shot before 5-shot."""
-    return sorted(results["settings"].items(), key=lambda item: (item[1]["n_way"], item[1]["k_shot"]))
+    return sorted(
+        results["settings"].items(), key=lambda item: (item[1]["n_way"], item[1]["k_shot"])
+    )
+
+
+def merge_omniglot_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with the settings evaluated in ``new`` replaced (a partial re-evaluation).
+
+    Both must count the same test tasks, or the table would mix estimates of different
+    precision; the hardware of each setting's evaluation is kept with it.
+    """
+    if old["num_tasks"] != new["num_tasks"]:
+        raise ValueError(
+            f"cannot merge an evaluation on {new['num_tasks']} test tasks into one on "
+            f"{old['num_tasks']}; rerun with --tasks {old['num_tasks']} or without --setting"
+        )
+    settings = {s: {"evaluated_on": old["hardware"], **r} for s, r in old["settings"].items()}
+    settings.update({s: {**r, "evaluated_on": new["hardware"]} for s, r in new["settings"].items()})
+    return {**new, "settings": settings}
+
+
+def omniglot_summary(results: dict[str, Any]) -> str:
+    """Per setting: accuracy after 1 and after all test-time steps for each learner, how far
+    each checkpoint was trained, and MAML's lead over the pre-trained network."""
+    lines = []
+    for setting, r in omniglot_settings(results):
+        s, curves = r["steps"], r["curves"]
+        on = r.get("evaluated_on", results["hardware"])
+        lines.append(
+            f"{setting}, α = {r['inner_lr']}, {results['num_tasks']} test tasks, evaluated on {on}:"
+        )
+        for label, c in curves.items():
+            line = (
+                f"  {label:19s} 1 step {100 * c['mean'][1]:5.1f}%, "
+                f"{s} steps {100 * c['mean'][s]:5.1f} ± {100 * c['ci95'][s]:.1f}%"
+            )
+            ckpt = r["checkpoints"].get(label)
+            if ckpt:
+                line += (
+                    f"; {ckpt['iteration']:,} of {ckpt['iterations_planned']:,} iterations, "
+                    f"{ckpt['wall_time_s'] / 3600:.1f} h on {ckpt['trained_on']}"
+                )
+            lines.append(line)
+        if "MAML" in curves and "pre-trained" in curves:
+            lead = curves["MAML"]["mean"][s] - curves["pre-trained"]["mean"][s]
+            lines.append(f"  MAML minus pre-trained after {s} steps: {100 * lead:+.1f} points")
+    return "\n".join(lines)
 
 
 def table1_markdown(results: dict[str, Any]) -> str:
@@ -436,6 +497,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--tasks", type=int, default=None,
         help="test tasks per K (default 600), or test goals for navigation (default 40)",
     )  # fmt: skip
+    parser.add_argument(
+        "--setting", action="append", default=None, metavar="SETTING",
+        help="omniglot only: re-evaluate just this setting (e.g. '5-way 1-shot'; repeatable) "
+        "and keep the others from the existing results/omniglot.json",
+    )  # fmt: skip
     parser.add_argument("--figures", type=Path, default=ROOT / "figures")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     args = parser.parse_args(argv)
@@ -443,6 +509,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.tasks = 40 if args.domain == "navigation" else 600
     if args.tasks < 2:
         parser.error(f"--tasks must be >= 2, got {args.tasks}")
+    previous = args.results / "omniglot.json"
+    if args.setting is not None:
+        if args.domain != "omniglot":
+            parser.error(f"--setting is for omniglot only, not {args.domain}")
+        valid = sorted(omniglot_checkpoints())
+        unknown = [s for s in args.setting if s not in valid]
+        if unknown:
+            parser.error(f"--setting {unknown[0]!r} has no shipped checkpoints; valid: {valid}")
+        if not previous.is_file():
+            parser.error(f"--setting keeps the other settings from {previous}, which does not "
+                         "exist; run without --setting first")  # fmt: skip
+        old_tasks = json.loads(previous.read_text())["num_tasks"]
+        if old_tasks != args.tasks:
+            parser.error(f"--tasks {args.tasks} differs from the {old_tasks} test tasks in "
+                         f"{previous}; a partial re-evaluation must use the same number")  # fmt: skip
     matplotlib.use("Agg")
     args.results.mkdir(parents=True, exist_ok=True)
     args.figures.mkdir(parents=True, exist_ok=True)
@@ -451,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         num_goals = args.tasks
         results = evaluate_navigation(num_goals=num_goals)
-        (args.results / "navigation.json").write_text(json.dumps(results, indent=1) + "\n")
+        atomic_write_text(args.results / "navigation.json", json.dumps(results, indent=1) + "\n")
         figure_navigation_returns(results).savefig(args.figures / "navigation_returns.png", dpi=120)
         figure_navigation_paths().savefig(args.figures / "navigation_trajectories.png", dpi=110)
         print(table4_markdown(results))
@@ -459,14 +540,17 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"on {results['hardware']}")  # fmt: skip
         return 0
     if args.domain == "omniglot":
-        results = evaluate_omniglot(num_tasks=args.tasks)
-        (args.results / "omniglot.json").write_text(json.dumps(results, indent=1) + "\n")
+        results = evaluate_omniglot(num_tasks=args.tasks, settings=args.setting)
+        if args.setting is not None:
+            results = merge_omniglot_results(json.loads(previous.read_text()), results)
+        atomic_write_text(previous, json.dumps(results, indent=1) + "\n")
         figure_omniglot(results).savefig(args.figures / "omniglot_accuracy_vs_steps.png", dpi=120)
         print(table1_markdown(results))
-        print(f"\n{args.tasks} test tasks per setting on {results['hardware']}")
+        print()
+        print(omniglot_summary(results))
         return 0
     results = evaluate_sinusoid(num_tasks=args.tasks)
-    (args.results / "sinusoid.json").write_text(json.dumps(results, indent=1) + "\n")
+    atomic_write_text(args.results / "sinusoid.json", json.dumps(results, indent=1) + "\n")
     figure_fits(load_sinusoid_learners()).savefig(args.figures / "sinusoid_fits.png", dpi=120)
     figure_curves(results).savefig(args.figures / "sinusoid_mse_vs_steps.png", dpi=120)
     print(table2_markdown(results))

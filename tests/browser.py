@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from mamllib.tasks.omniglot import CACHE_ENV, default_cache_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 # Playwright itself adds --headless (headless=True), --no-sandbox,
@@ -75,8 +77,12 @@ def new_token() -> str:
 def jupyter_env(home: Path) -> dict[str, str]:
     """Environment of a server and its kernels: a private HOME and Jupyter directories
     (no user settings or workspaces leak in, nothing is written outside ``home``), fast
-    mode, one thread, inline matplotlib, and this checkout's ``mamllib`` first on the path."""
+    mode, one thread, inline matplotlib, and this checkout's ``mamllib`` first on the path.
+    The Omniglot cache stays the one this process uses (``$MAMLLIB_CACHE``, else
+    ``~/.cache/mamllib`` of the real home), so kernels read the decoded set instead of
+    each decoding the zips again into its private home."""
     env = dict(os.environ)
+    env.setdefault(CACHE_ENV, str(default_cache_dir()))
     for name, sub in (
         ("HOME", "home"),
         ("JUPYTER_CONFIG_DIR", "config"),

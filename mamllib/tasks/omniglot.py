@@ -26,6 +26,7 @@ References:
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import tempfile
 import warnings
@@ -371,7 +372,10 @@ def _decode(
             jobs.append((str(source.path), source.is_zip, entries[start : start + _CHUNK]))
     workers = min(num_workers or _workers(), len(jobs))
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        # "spawn", not Linux's default fork: the caller may be a Jupyter kernel or another
+        # process with threads running, and a forked child can inherit a lock one of them
+        # held and hang; spawned workers start clean (at the cost of importing this module).
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             chunks = list(pool.map(_decode_chunk, *zip(*jobs), [image_size] * len(jobs)))
     else:
         chunks = [_decode_chunk(*job, image_size) for job in jobs]
@@ -388,12 +392,16 @@ def _decode(
     )
 
 
-def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
+def default_cache_dir() -> Path:
+    """Where ``load_omniglot`` keeps its cache by default: ``$MAMLLIB_CACHE``, else
+    ``~/.cache/mamllib``."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     return Path.home() / ".cache" / "mamllib"
+
+
+def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
+    return default_cache_dir() if cache_dir is None else Path(cache_dir).expanduser()
 
 
 def _read_cache(path: Path, key: dict) -> OmniglotData | None:
