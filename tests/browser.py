@@ -270,6 +270,14 @@ class KernelWatch:
         if found and found.group(1) not in self.ids:
             self.ids.append(found.group(1))
 
+    def state(self) -> str | None:
+        """The execution state of the page's latest kernel (None before it connected)."""
+        if not self.ids:
+            return None
+        return self.page.request.get(f"{self.base}/api/kernels/{self.ids[-1]}").json()[
+            "execution_state"
+        ]
+
     def wait_quiet(self, quiet_s: float = 1.0, timeout_s: float = CHANGE_S) -> None:
         """Wait until the kernel is idle and has sent nothing for ``quiet_s`` seconds."""
         deadline = time.monotonic() + timeout_s

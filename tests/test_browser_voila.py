@@ -85,6 +85,30 @@ def folder(browser, tmp_path_factory):
         yield served
 
 
+def _open(page, url: str, kernel: KernelWatch, name: str):
+    """``page.goto(url)``, reloading once in one known upstream failure only.
+
+    Voilà streams the page while its notebook client executes the notebook. On the loaded
+    2-core CI machine, about one load in ten never finished: every cell had run and the
+    kernel was idle, but the server's asyncio task was still in nbclient's
+    ``_async_poll_for_reply``, awaiting ``shell_channel.get_msg`` for an execute_reply it
+    never saw (found by dumping the server's asyncio tasks; the same with ipykernel 6.31
+    and 7.4). A lecturer reloads such a page; so does this test, once, and only in that
+    state: a page whose kernel is still busy, or that hangs twice, fails.
+    """
+    from playwright.sync_api import TimeoutError as PageTimeout
+
+    try:
+        return page.goto(url, timeout=PAGE_S * 1000)
+    except PageTimeout:
+        if kernel.state() != "idle":
+            raise
+        print(
+            f"{name}: the page did not finish loading although its kernel is idle; reloading once"
+        )
+        return page.goto(url, timeout=PAGE_S * 1000)
+
+
 def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: str,
            moves: list[tuple[str, str]], toggle: bool, height: int = 1000) -> None:  # fmt: skip
     """Open ``base + path``, wait for the dashboard and for its kernel to settle, press
@@ -95,7 +119,7 @@ def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: 
     started = time.monotonic()
     try:
         guard, kernel = OfflineGuard(page), KernelWatch(page, base)
-        response = page.goto(base + path, timeout=PAGE_S * 1000)
+        response = _open(page, base + path, kernel, name)
         assert "default-src 'self'" in response.headers.get("content-security-policy", ""), (
             "voila.json's Content-Security-Policy was not applied (run from the repository root)"
         )
