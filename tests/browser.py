@@ -270,13 +270,14 @@ class KernelWatch:
         if found and found.group(1) not in self.ids:
             self.ids.append(found.group(1))
 
-    def state(self) -> str | None:
-        """The execution state of the page's latest kernel (None before it connected)."""
-        if not self.ids:
+    def state(self, kernel_id: str | None = None) -> str | None:
+        """The execution state of ``kernel_id``, by default the page's latest kernel (None
+        when there is none, or the server does not know it)."""
+        kernel_id = kernel_id or (self.ids[-1] if self.ids else None)
+        if kernel_id is None:
             return None
-        return self.page.request.get(f"{self.base}/api/kernels/{self.ids[-1]}").json()[
-            "execution_state"
-        ]
+        answer = self.page.request.get(f"{self.base}/api/kernels/{kernel_id}")
+        return answer.json()["execution_state"] if answer.ok else None
 
     def wait_quiet(self, quiet_s: float = 1.0, timeout_s: float = CHANGE_S) -> None:
         """Wait until the kernel is idle and has sent nothing for ``quiet_s`` seconds."""

@@ -42,6 +42,11 @@ DASHBOARDS = {
 }
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 ERROR = re.compile(r"Traceback|Error")
+# The kernel a Voilà page runs on, from the page configuration in its head.
+PAGE_KERNEL_ID = """() => {
+    const config = document.getElementById("jupyter-config-data");
+    return config ? JSON.parse(config.textContent).kernelId : null;
+}"""
 
 
 def test_lecture_notebooks_are_committed_clean():
@@ -101,11 +106,14 @@ def _open(page, url: str, kernel: KernelWatch, name: str):
     try:
         return page.goto(url, timeout=PAGE_S * 1000)
     except PageTimeout:
-        if kernel.state() != "idle":
+        # The page head, sent before any cell runs, names the kernel (the browser may not
+        # have connected to it yet).
+        kernel_id = page.evaluate(PAGE_KERNEL_ID)
+        state = kernel.state(kernel_id)
+        print(f"{name}: not loaded after {PAGE_S} s; its kernel {kernel_id} is {state}")
+        if state != "idle":
             raise
-        print(
-            f"{name}: the page did not finish loading although its kernel is idle; reloading once"
-        )
+        print(f"{name}: reloading once")
         return page.goto(url, timeout=PAGE_S * 1000)
 
 
