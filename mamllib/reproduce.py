@@ -267,6 +267,27 @@ def omniglot_checkpoints() -> dict[str, dict[str, Path]]:
     return found
 
 
+def evaluable_omniglot_settings(
+    settings: Sequence[str] | None = None,
+) -> dict[str, dict[str, Path]]:
+    """The shipped settings that have a second-order MAML checkpoint (all, or ``settings``),
+    each with its checkpoints as in ``omniglot_checkpoints``.
+
+    Raises:
+        ValueError: a name in ``settings`` is not one of them (the message lists them).
+    """
+    shipped = {s: paths for s, paths in omniglot_checkpoints().items() if "MAML" in paths}
+    if settings is None:
+        return shipped
+    unknown = [s for s in settings if s not in shipped]
+    if unknown:
+        raise ValueError(
+            f"no shipped second-order MAML checkpoint for setting(s) {unknown}; "
+            f"valid: {sorted(shipped)}"
+        )
+    return {s: shipped[s] for s in settings}
+
+
 def evaluate_omniglot(
     num_tasks: int = 600,
     device: str | torch.device = "cpu",
@@ -287,19 +308,9 @@ def evaluate_omniglot(
         scratch_learner,
     )
 
+    shipped = evaluable_omniglot_settings(settings)
     results: dict[str, Any] = {"num_tasks": num_tasks, "hardware": hardware(device),
                                "torch": str(torch.__version__), "settings": {}}  # fmt: skip
-    shipped = {
-        setting: paths for setting, paths in omniglot_checkpoints().items() if "MAML" in paths
-    }
-    if settings is not None:
-        unknown = [s for s in settings if s not in shipped]
-        if unknown:
-            raise ValueError(
-                f"no shipped second-order MAML checkpoint for setting(s) {unknown}; "
-                f"valid: {sorted(shipped)}"
-            )
-        shipped = {s: shipped[s] for s in settings}
     for setting, paths in shipped.items():
         loaded = {label: load_learner(path, map_location=device) for label, path in paths.items()}
         config = OmniglotConfig(**loaded["MAML"][1]["config"])
@@ -509,21 +520,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.tasks = 40 if args.domain == "navigation" else 600
     if args.tasks < 2:
         parser.error(f"--tasks must be >= 2, got {args.tasks}")
-    previous = args.results / "omniglot.json"
+    previous, kept = args.results / "omniglot.json", None
     if args.setting is not None:
         if args.domain != "omniglot":
             parser.error(f"--setting is for omniglot only, not {args.domain}")
-        valid = sorted(omniglot_checkpoints())
-        unknown = [s for s in args.setting if s not in valid]
-        if unknown:
-            parser.error(f"--setting {unknown[0]!r} has no shipped checkpoints; valid: {valid}")
+        try:
+            evaluable_omniglot_settings(args.setting)
+        except ValueError as error:
+            parser.error(f"--setting: {error}")
         if not previous.is_file():
             parser.error(f"--setting keeps the other settings from {previous}, which does not "
                          "exist; run without --setting first")  # fmt: skip
-        old_tasks = json.loads(previous.read_text())["num_tasks"]
-        if old_tasks != args.tasks:
-            parser.error(f"--tasks {args.tasks} differs from the {old_tasks} test tasks in "
-                         f"{previous}; a partial re-evaluation must use the same number")  # fmt: skip
+        kept = json.loads(previous.read_text())
+        if kept["num_tasks"] != args.tasks:
+            parser.error(f"--tasks {args.tasks} differs from the {kept['num_tasks']} test tasks "
+                         f"in {previous}; a partial re-evaluation must use the same number")  # fmt: skip
     matplotlib.use("Agg")
     args.results.mkdir(parents=True, exist_ok=True)
     args.figures.mkdir(parents=True, exist_ok=True)
@@ -541,8 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.domain == "omniglot":
         results = evaluate_omniglot(num_tasks=args.tasks, settings=args.setting)
-        if args.setting is not None:
-            results = merge_omniglot_results(json.loads(previous.read_text()), results)
+        if kept is not None:
+            results = merge_omniglot_results(kept, results)
         atomic_write_text(previous, json.dumps(results, indent=1) + "\n")
         figure_omniglot(results).savefig(args.figures / "omniglot_accuracy_vs_steps.png", dpi=120)
         print(table1_markdown(results))

@@ -161,9 +161,8 @@ class Server:
                     f"{self.args[:3]} exited with {self.process.returncode}:\n{self.log_tail()}"
                 )
             try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        return
+                with urllib.request.urlopen(url, timeout=5):
+                    return
             except urllib.error.HTTPError:
                 return  # an HTTP status of any kind: the server is up and answering
             except (urllib.error.URLError, OSError):

@@ -62,7 +62,7 @@ def test_summary_states_each_learner_and_maml_lead(recorded):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["omniglot", "--setting", "7-way 1-shot"], "'7-way 1-shot' has no shipped checkpoints"),
+        (["omniglot", "--setting", "7-way 1-shot"], "['7-way 1-shot']; valid: ['20-way 1-shot'"),
         (["sinusoid", "--setting", "5-way 1-shot"], "omniglot only, not sinusoid"),
         (["omniglot", "--setting", "5-way 1-shot", "--tasks", "17"], "--tasks 17 differs"),
     ],
