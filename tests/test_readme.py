@@ -35,3 +35,14 @@ def test_readme_library_example_runs():
     exec(compile(example, "README.md", "exec"), namespace)
     assert namespace["prediction"].shape == (100, 1)
     assert namespace["support_losses"].shape == (10,)
+
+
+def test_course_requirements_leave_out_the_test_tools():
+    course = (ROOT / "requirements.txt").read_text()
+    test = (ROOT / "requirements-test.txt").read_text().splitlines()
+    for tool in ("pytest", "nbval", "playwright"):
+        assert not re.search(rf"^{tool}\b", course, re.M), tool
+        assert any(line.startswith(tool) for line in test), tool
+    assert "-r requirements.txt" in test
+    assert "requirements.txt -e ." in _commands()[0]
+    assert "requirements-test.txt -e ." in _commands()[1]
