@@ -38,10 +38,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, vmap
 
-from mamllib.checks import check_int, check_positive_float
+from mamllib.checks import check_count, check_int, check_positive_float, check_prediction_shape
 from mamllib.tasks.base import TaskBatch
 
 Params = dict[str, Tensor]
@@ -102,6 +103,42 @@ def check_inner_lr(inner_lr: object) -> None:
 
 def check_steps(steps: object, name: str = "inner_steps") -> None:
     check_int(name, steps, 0)
+
+
+# Elementwise losses that broadcast targets of another shape than the prediction (torch
+# only warns): their targets are checked against the prediction's shape.
+ELEMENTWISE_LOSSES = (F.mse_loss, F.l1_loss, F.smooth_l1_loss, F.huber_loss)
+ELEMENTWISE_LOSS_MODULES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss)
+
+
+def shape_checked(loss_fn: LossFn, targets: str) -> LossFn:
+    """``loss_fn``, raising when an elementwise loss gets targets shaped unlike the prediction.
+
+    The check compares shapes only, inside the call that computes the loss anyway (under
+    ``vmap`` the per-task shapes), so it costs no extra forward pass.
+    """
+    if not (loss_fn in ELEMENTWISE_LOSSES or isinstance(loss_fn, ELEMENTWISE_LOSS_MODULES)):
+        return loss_fn
+
+    def checked(prediction: Tensor, target: Tensor) -> Tensor:
+        check_prediction_shape(prediction, target, targets)
+        return loss_fn(prediction, target)
+
+    return checked
+
+
+def _check_support(x_support: object, y_support: object) -> None:
+    """One task's support set: tensors, at least one example, as many inputs as targets."""
+    for name, t in (("x_support", x_support), ("y_support", y_support)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name} must be a tensor, got {type(t).__name__}")
+        check_count(name, t.shape)
+    if x_support.shape[0] != y_support.shape[0]:
+        raise ValueError(
+            f"x_support and y_support disagree on the number of examples: "
+            f"{x_support.shape[0]} inputs {list(x_support.shape)} vs {y_support.shape[0]} "
+            f"targets {list(y_support.shape)}"
+        )
 
 
 def _check_inner_lr_keys(inner_lr: InnerLR, params: Mapping[str, Tensor]) -> None:
@@ -192,7 +229,8 @@ def adapt(
         model: any ``nn.Module``; only its structure is used, θ comes from ``params``.
         params: θ, name -> tensor.
         x_support: support inputs ``[N·K, ...]`` of one task.
-        y_support: support targets ``[N·K, ...]``.
+        y_support: support targets ``[N·K, ...]``; for an elementwise loss
+            (``ELEMENTWISE_LOSSES``, e.g. ``F.mse_loss``) shaped as the model's prediction.
         loss_fn: ``loss_fn(prediction, target) -> scalar``.
         inner_lr: α, a float or (Meta-SGD) a dict of tensors shaped like ``params``.
         steps: number of inner updates (0 returns θ unchanged).
@@ -202,10 +240,16 @@ def adapt(
     Returns:
         θ' after ``steps`` updates, and the support losses ``[steps]`` before each
         update (L_support(θ₀), ..., L_support(θ_{steps−1})).
+
+    Raises:
+        ValueError: no support examples, as many inputs as targets, or (elementwise
+            losses) targets the loss would broadcast against the prediction.
     """
     check_inner_lr(inner_lr)
     check_steps(steps)
     _check_inner_lr_keys(inner_lr, params)
+    _check_support(x_support, y_support)
+    loss_fn = shape_checked(loss_fn, "y_support")
     return _adapt_func(
         model, dict(params), x_support, y_support, loss_fn, inner_lr, steps, first_order,
         dict(buffers or {}),
@@ -325,6 +369,7 @@ def meta_loss(
         raise ValueError(f"path={path!r} is not one of {PATHS}")
     if not isinstance(batch, TaskBatch):
         raise TypeError(f"batch must be a TaskBatch, got {type(batch).__name__}")
+    loss_fn = shape_checked(loss_fn, "(y_support, y_query) of each task")
     params = dict(params)
     buffers = dict(buffers or {})
     device = next(iter(params.values())).device

@@ -325,3 +325,110 @@ def test_meta_loss_batch_not_a_task_batch(net, bad, type_name):
     with pytest.raises(TypeError, match=rf"batch must be a TaskBatch, got {type_name}"):
         meta_loss(net, dict(net.named_parameters()), bad, F.mse_loss, inner_lr=0.01, steps=1)
     assert net.calls == 0
+
+
+# ----------------------------------------------------------------------------- examples
+
+
+def test_task_batch_no_query_examples():
+    with pytest.raises(
+        ValueError, match=r"at least one query example per task, got x_query \(2, 0, 1\)"
+    ):
+        TaskBatch(**parts(q=0))
+
+
+def test_adapt_empty_support(net, batch):
+    with pytest.raises(ValueError, match=r"x_support has no examples \(shape \[0, 1\]\)"):
+        adapt(net, dict(net.named_parameters()), torch.zeros(0, 1), torch.zeros(0, 1),
+              F.mse_loss, inner_lr=0.01, steps=1)  # fmt: skip
+    assert net.calls == 0
+
+
+def test_adapt_more_targets_than_inputs(net):
+    with pytest.raises(
+        ValueError,
+        match=r"x_support and y_support disagree on the number of examples: 5 inputs \[5, 1\] "
+        r"vs 6 targets \[6, 1\]",
+    ):
+        adapt(net, dict(net.named_parameters()), torch.zeros(5, 1), torch.zeros(6, 1),
+              F.mse_loss, inner_lr=0.01, steps=1)  # fmt: skip
+    assert net.calls == 0
+
+
+@pytest.mark.parametrize(("x", "y", "type_name"), [([[0.0]], torch.zeros(1, 1), "list"),
+                                                   (torch.zeros(1, 1), 0.0, "float")])  # fmt: skip
+def test_adapt_support_not_a_tensor(net, x, y, type_name):
+    with pytest.raises(TypeError, match=rf"_support must be a tensor, got {type_name}"):
+        adapt(net, dict(net.named_parameters()), x, y, F.mse_loss, inner_lr=0.01, steps=1)
+    assert net.calls == 0
+
+
+# ----------------------------------------------------------------------------- target shapes
+
+BROADCAST = r"the model predicts \[3, 1\]: the loss would broadcast them to \[3, 3\]; reshape"
+
+
+@pytest.mark.parametrize("loss_fn", [F.mse_loss, F.l1_loss, torch.nn.MSELoss()],
+                         ids=["mse_loss", "l1_loss", "MSELoss"])  # fmt: skip
+def test_adapt_targets_that_would_broadcast(net, batch, loss_fn):
+    params = dict(net.named_parameters())
+    y = batch.y_support[0].squeeze(-1)  # [3] for a prediction [3, 1]
+    with pytest.raises(ValueError, match=rf"targets y_support have shape \[3\] but {BROADCAST}"):
+        adapt(net, params, batch.x_support[0], y, loss_fn, inner_lr=0.01, steps=1)
+
+
+@pytest.mark.parametrize("path", ["vmap", "loop", "hybrid", "hybrid-threads"])
+@pytest.mark.parametrize("steps", [0, 1])
+def test_meta_loss_targets_that_would_broadcast(net, batch, path, steps):
+    """Every path, also without inner steps (then only the query loss sees the targets)."""
+    flat = TaskBatch(batch.x_support, batch.y_support.squeeze(-1),
+                     batch.x_query, batch.y_query.squeeze(-1))  # fmt: skip
+    shape = (3 if steps else 4,)
+    threads = torch.get_num_threads()
+    if path == "hybrid-threads":
+        torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match=rf"y_query\) of each task have shape \[{shape[0]}\]"):
+            run_meta_loss(net, flat, steps=steps, path=path.removesuffix("-threads"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_meta_loss_targets_with_another_feature_size(net, batch):
+    wide = TaskBatch(batch.x_support, batch.y_support.expand(-1, -1, 2),
+                     batch.x_query, batch.y_query.expand(-1, -1, 2))  # fmt: skip
+    with pytest.raises(
+        ValueError, match=r"have shape \[3, 2\] but the model predicts \[3, 1\].*a model that"
+    ):
+        run_meta_loss(net, wide, path="vmap")
+
+
+def test_well_shaped_targets_pass_and_give_the_hand_written_loss(net, batch):
+    result = run_meta_loss(net, batch, steps=0)
+    expected = torch.stack(
+        [((net.lin(x) - y) ** 2).mean() for x, y in zip(batch.x_query, batch.y_query)]
+    )
+    torch.testing.assert_close(result.query_losses, expected.detach())
+
+
+def test_a_loss_that_reshapes_itself_is_not_second_guessed(net, batch):
+    """Only the elementwise losses of torch are checked: a custom loss may squeeze."""
+    params = dict(net.named_parameters())
+    y = batch.y_support[0].squeeze(-1)
+    _, losses = adapt(net, params, batch.x_support[0], y,
+                      lambda p, t: F.mse_loss(p.squeeze(-1), t), inner_lr=0.01, steps=1)  # fmt: skip
+    expected = ((net.lin(batch.x_support[0]).squeeze(-1) - y) ** 2).mean()
+    torch.testing.assert_close(losses[0], expected.detach())
+
+
+@pytest.mark.parametrize("path", ["vmap", "loop", "hybrid"])
+def test_class_labels_for_image_inputs_are_fine(path):
+    """int64 labels [T, N·K] for images [T, N·K, 1, 28, 28]: no shape complaint."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 5))
+    labels = torch.arange(5).repeat_interleave(2).expand(3, -1)
+    images = torch.rand(3, 10, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    tasks = TaskBatch(images, labels, images, labels)
+    result = meta_loss(model, dict(model.named_parameters()), tasks, F.cross_entropy,
+                       inner_lr=0.1, steps=1, path=path)  # fmt: skip
+    assert result.query_losses.shape == (3,) and torch.isfinite(result.loss)

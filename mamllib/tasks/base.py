@@ -42,8 +42,12 @@ class TaskBatch:
         shapes = {name: tuple(t.shape) for name, t in parts.items()}
         if len({s[0] for s in shapes.values()}) != 1:
             raise ValueError(f"TaskBatch parts disagree on the number of tasks T: {shapes}")
-        if shapes["x_support"][1] < 1:
-            raise ValueError(f"TaskBatch needs at least one support example, got {shapes}")
+        for split in ("support", "query"):
+            if shapes[f"x_{split}"][1] < 1:
+                raise ValueError(
+                    f"TaskBatch needs at least one {split} example per task, got "
+                    f"x_{split} {shapes[f'x_{split}']}"
+                )
         for split in ("support", "query"):
             x, y = shapes[f"x_{split}"], shapes[f"y_{split}"]
             if x[1] != y[1]:
