@@ -16,7 +16,8 @@ import torch  # noqa: E402  (after the thread settings above)
 
 torch.set_num_threads(1)
 
-# Real Omniglot from ../shared (never downloaded), decoded once per machine into .cache/.
+# The data location is ../shared/data (real Omniglot in its omniglot/, never downloaded);
+# the decoded set is cached once per machine in .cache/.
 _ROOT = os.path.dirname(os.path.abspath(__file__))
-os.environ.setdefault("MAMLLIB_OMNIGLOT_ROOT", os.path.join(_ROOT, "..", "shared", "data", "omniglot"))
+os.environ.setdefault("MAMLLIB_DATA", os.path.join(_ROOT, "..", "shared", "data"))
 os.environ.setdefault("MAMLLIB_CACHE", os.path.join(_ROOT, ".cache"))

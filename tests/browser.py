@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mamllib.tasks.omniglot import CACHE_ENV, default_cache_dir
+from mamllib.data import cache_dir, data_dir
+from mamllib.data.location import CACHE_ENV, DATA_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -78,11 +79,13 @@ def jupyter_env(home: Path) -> dict[str, str]:
     """Environment of a server and its kernels: a private HOME and Jupyter directories
     (no user settings or workspaces leak in, nothing is written outside ``home``), fast
     mode, one thread, inline matplotlib, and this checkout's ``mamllib`` first on the path.
-    The Omniglot cache stays the one this process uses (``$MAMLLIB_CACHE``, else
-    ``~/.cache/mamllib`` of the real home), so kernels read the decoded set instead of
-    each decoding the zips again into its private home."""
+    The data location and the Omniglot cache stay the ones this process uses
+    (``$MAMLLIB_DATA`` and ``$MAMLLIB_CACHE``, else ``~/.cache/mamllib`` of the real
+    home), so kernels find the zips and read the decoded set instead of each fetching
+    and decoding them again into its private home."""
     env = dict(os.environ)
-    env.setdefault(CACHE_ENV, str(default_cache_dir()))
+    env.setdefault(DATA_ENV, str(data_dir()))
+    env.setdefault(CACHE_ENV, str(cache_dir()))
     for name, sub in (
         ("HOME", "home"),
         ("JUPYTER_CONFIG_DIR", "config"),

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
+from mamllib.data import load_omniglot
 from mamllib.experiments.omniglot import (
     FIRST_ORDER,
     OmniglotConfig,
@@ -20,7 +21,7 @@ from mamllib.experiments.omniglot import (
     load_omniglot_learners,
     meta_test_episodes,
 )
-from mamllib.tasks.omniglot import load_omniglot, split_characters
+from mamllib.tasks.omniglot import split_characters
 from mamllib.train import load_learner
 from mamllib.widgets_omniglot import (
     OmniglotDashboard,

@@ -1,14 +1,9 @@
 """Task distributions: each produces ``TaskBatch`` meta-batches."""
 
 from mamllib.tasks.base import TaskBatch
-from mamllib.tasks.omniglot import (
-    OmniglotData,
-    OmniglotTasks,
-    download_omniglot,
-    find_omniglot_root,
-    load_omniglot,
-    split_characters,
-)
+
+# load_omniglot and OmniglotData: re-exported for the notebooks until they import mamllib.data
+from mamllib.tasks.omniglot import OmniglotData, OmniglotTasks, load_omniglot, split_characters
 from mamllib.tasks.sinusoid import SinusoidTasks
 
 TASKS = {"sinusoid": SinusoidTasks}
@@ -27,8 +22,6 @@ __all__ = [
     "OmniglotTasks",
     "SinusoidTasks",
     "TaskBatch",
-    "download_omniglot",
-    "find_omniglot_root",
     "get_tasks",
     "load_omniglot",
     "split_characters",
