@@ -3,29 +3,43 @@
 A checkpoint is a plain dict saved with ``torch.save`` and read back with
 ``torch.load(weights_only=True)`` (no pickled code runs on load). It is written to a
 temporary file in the same folder, flushed to disk, then renamed over the target, so a
-run killed mid-write leaves the previous checkpoint intact.
+run killed mid-write leaves the previous checkpoint intact; the temporary files such a
+kill leaves behind are removed by the next write of the same target.
+
+Format version 2 carries a SHA-256 checksum of its whole content (every tensor's dtype,
+shape and bytes, and the plain values around them), verified on load: a truncated,
+overwritten or bit-flipped file is reported as corrupt instead of resuming a damaged
+run. Version 1 files (no checksum) still load, unverified.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
 
 FORMAT = "mamllib-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 has no checksum
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is not what the caller expects (another model, version, or no checkpoint)."""
+
+
+class NotWritableError(PermissionError):
+    """A place a run cannot write its checkpoint (found before any work is done)."""
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
@@ -63,7 +77,12 @@ def hardware(device: torch.device | str = "cpu") -> str:
                     break
     except OSError:
         pass
-    return f"CPU {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    cores, threads = _count(os.cpu_count(), "core"), _count(torch.get_num_threads(), "torch thread")
+    return f"CPU {cpu}, {cores}, {threads}"
+
+
+def _count(n: int | None, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def command_line() -> str:
@@ -90,11 +109,59 @@ def provenance(device: torch.device | str = "cpu") -> dict[str, str]:
     }
 
 
+def checksum(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of a checkpoint's content, ``"sha256:<hex>"``, independent of the file's layout.
+
+    Covers every tensor (dtype, shape and bytes, wherever it lives) and every plain value,
+    dicts in sorted key order, so that the loaded payload hashes as the saved one did;
+    the ``"checksum"`` entry itself is left out.
+    """
+    digest = hashlib.sha256()
+    _hash_value(digest, {k: v for k, v in payload.items() if k != "checksum"})
+    return "sha256:" + digest.hexdigest()
+
+
+def _scalar(value: object) -> bytes:
+    """A canonical encoding of a plain value (its type is part of it)."""
+    if value is None or isinstance(value, bool):
+        return f"{value};".encode()
+    if isinstance(value, int):
+        return f"i{value};".encode()
+    if isinstance(value, float):
+        return f"f{value.hex() if math.isfinite(value) else value};".encode()
+    if isinstance(value, str):
+        return b"s%d:" % len(value.encode()) + value.encode()
+    if isinstance(value, bytes):
+        return b"b%d:" % len(value) + value
+    text = f"{type(value).__name__}:{value!r}"  # e.g. torch.Size, torch.dtype
+    return b"o%d:" % len(text) + text.encode()
+
+
+def _hash_value(digest: Any, value: object) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"t{t.dtype}{tuple(value.shape)}:".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(value, Mapping):
+        digest.update(b"{%d" % len(value))
+        for key in sorted(value, key=_scalar):
+            digest.update(_scalar(key))
+            _hash_value(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"[%d" % len(value))
+        for item in value:
+            _hash_value(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(_scalar(value))
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``path`` atomically (temp file in the same folder + rename).
 
-    ``payload`` must hold ``model`` (a name) and ``state``; ``format`` and
-    ``format_version`` are added.
+    ``payload`` must hold ``model`` (a name) and ``state``; ``format``,
+    ``format_version`` and ``checksum`` are added.
     """
     for key in ("model", "state"):
         if key not in payload:
@@ -102,7 +169,69 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
                 f"a checkpoint payload needs the key {key!r}; got keys {sorted(payload)}"
             )
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    data["checksum"] = checksum(data)
     return atomic_write(path, lambda f: torch.save(data, f))
+
+
+def _temp_prefix(path: Path) -> str:
+    # The writer's process id lets a later write tell a killed writer's leftovers from
+    # the file of a writer still at work.
+    return f".{path.name}.{os.getpid()}."
+
+
+def remove_stale_temp_files(path: str | Path) -> list[Path]:
+    """Remove the temporary files that killed writes of ``path`` left (``.<name>.*.tmp``).
+
+    Only files of this target are touched, and only those whose writer is no longer
+    running on this machine (or that predate the writer's id in their name).
+    """
+    path = Path(path)
+    removed = []
+    for temp in path.parent.glob(f".{path.name}.*.tmp"):
+        parts = temp.name[len(path.name) + 2 : -len(".tmp")].split(".")
+        if len(parts) == 2 and parts[0].isdigit() and _process_alive(int(parts[0])):
+            continue
+        temp.unlink(missing_ok=True)
+        removed.append(temp)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or an id we cannot ask about: leave its file
+    return True
+
+
+def check_writable(path: str | Path, flag: str = "--out") -> Path:
+    """Make sure a file can be written at ``path`` before a long run finds out it cannot.
+
+    Creates the folder if needed, creates and removes a temporary file in it, and
+    refuses a read-only existing file or a folder at ``path``.
+
+    Raises:
+        NotWritableError: naming ``path`` (given as ``flag``) and the reason.
+    """
+    path = Path(path)
+
+    def fail(reason: str) -> NotWritableError:
+        return NotWritableError(f"cannot write the checkpoint {flag} {path}: {reason}")
+
+    if path.is_dir():
+        raise fail(f"it is a folder; give a file name, e.g. {flag} {path / 'run.pt'}")
+    if path.exists() and (not os.access(path, os.W_OK) or path.stat().st_mode & 0o222 == 0):
+        raise fail("the file is read-only (make it writable, or choose another path)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise fail(f"cannot create a file in {path.parent} ({exc.strerror or exc})") from None
+    return path
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -110,7 +239,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     a reader (or a crash) sees the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temp_files(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp creates 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
@@ -132,33 +262,69 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def load_checkpoint(
     path: str | Path, *, expect_model: str | None = None, map_location: str | torch.device = "cpu"
 ) -> dict[str, Any]:
-    """Read a checkpoint and check that it is a mamllib checkpoint of the expected model.
+    """Read a checkpoint, verify its checksum and check that it holds the expected model.
+
+    Format version 2 files are verified against their checksum; version 1 files (written
+    before checksums, like the first shipped checkpoints) load unverified.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: not a mamllib checkpoint, another format version, or a
-            checkpoint of another model than ``expect_model``.
+        CheckpointError: a corrupt or truncated file (unreadable, or its checksum does
+            not match), a torch file that is not a mamllib checkpoint, an unknown format
+            version, or a checkpoint of another model than ``expect_model``.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    if not zipfile.is_zipfile(path):
+        raise _corrupt(path, "empty file" if path.stat().st_size == 0 else "not a zip archive")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from exc
+        raise _corrupt(path, _torch_reason(exc)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a mamllib checkpoint (no {FORMAT!r} marker)")
-    version = data.get("format_version")
-    if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format version {version!r}; this mamllib reads version "
-            f"{FORMAT_VERSION}"
+            f"{path} is not a mamllib checkpoint (no {FORMAT!r} marker): a torch file written "
+            "by something else; give a checkpoint written by `python -m mamllib.train`"
         )
+    version = data.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this mamllib reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))} (update mamllib to read it)"
+        )
+    if version >= 2:
+        if not isinstance(data.get("checksum"), str):
+            raise _corrupt(path, "its checksum is missing")
+        if data["checksum"] != checksum(data):
+            raise _corrupt(path, "its content does not match its checksum")
     if expect_model is not None and data.get("model") != expect_model:
         raise CheckpointError(
             f"{path} holds a {data.get('model')!r} checkpoint, expected {expect_model!r}"
         )
     return data
+
+
+def _corrupt(path: str | Path, reason: str) -> CheckpointError:
+    """The error for a damaged checkpoint file: what is wrong and how to get a good one."""
+    return CheckpointError(
+        f"{path} is corrupt or truncated ({reason}); restore it (a shipped checkpoint: "
+        f"`git checkout -- {path}`) or retrain it"
+    )
+
+
+def _torch_reason(exc: Exception) -> str:
+    """A short reason from torch's error, without its advice to load untrusted pickles."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+        detail = detail.split(". ")[0].strip()
+        return f"it holds pickled Python objects, not only tensors and plain values: {detail}"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    first = first.split(". ")[0]
+    if not first or "weights_only" in first:
+        return type(exc).__name__
+    return first[:160]
 
 
 def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

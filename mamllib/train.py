@@ -7,9 +7,14 @@ Command line (each experiment's config fields become flags)::
     python -m mamllib.train sinusoid ... --resume          # continue a killed run
     torchrun --nproc_per_node=8 -m mamllib.train omniglot ...  # meta-batch split over 8 GPUs
 
-A resumed run restores the weights, Adam's state, the task sampler's random state and
-the iteration count, so it ends with the same weights as an uninterrupted run (under
-torchrun: with the same number of processes; see ``mamllib.distributed``).
+A resumed run restores the weights, Adam's state, the task sampler's random state, the
+iteration count and the training losses since the last evaluation, so it ends with the
+same weights and the same history as an uninterrupted run (under torchrun: with the same
+number of processes; see ``mamllib.distributed``).
+
+What the user can fix (missing or corrupt data, a flag out of range, an unwritable
+``--out``, a checkpoint that cannot be resumed) is found before any training, and the
+command line says it in one line, ``error: ...``, with exit status 2.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from tqdm.auto import tqdm
@@ -31,6 +36,8 @@ from tqdm.auto import tqdm
 from mamllib import distributed
 from mamllib.checkpoints import (
     CheckpointError,
+    NotWritableError,
+    check_writable,
     load_checkpoint,
     load_state_strict,
     provenance,
@@ -119,6 +126,16 @@ def fit(
 
     Returns:
         ``TrainResult`` with the trained experiment and the evaluation history.
+
+    Raises:
+        Before any training (``main`` prints these as one line each):
+        FileExistsError: ``out`` exists and neither ``resume`` nor ``overwrite`` is set.
+        NotWritableError: no file can be written at ``out``.
+        ValueError: an unknown or unavailable device, a run already past
+            ``config.iterations``; its subclass ``CheckpointError``: a checkpoint that is
+            corrupt, of another experiment or config.
+        FileNotFoundError, ValueError: the experiment's data set is missing or corrupt.
+        During training: ``FloatingPointError`` when the loss stops being finite.
     """
     if experiment_name not in EXPERIMENTS:
         raise ValueError(
@@ -145,6 +162,8 @@ def fit(
                 "(torchrun); run it as one process: python -m mamllib.train ..."
             )
         distributed.split_meta_batch(config.meta_batch_size, ctx.world_size)
+    if out is not None and ctx.is_main:
+        check_writable(out)  # now, not at the first checkpoint thousands of iterations later
     created = distributed.init(ctx, resolve_device(config.device))
     try:
         return _train(experiment_name, config, Path(out) if out is not None else None,
@@ -165,28 +184,20 @@ def _train(
 ) -> TrainResult:
     """``fit`` once its arguments are checked and this process has joined its group."""
     cls = EXPERIMENTS[experiment_name]
-    experiment = cls(config)
-    start, history, wall, sessions = 0, [], 0.0, []
-
+    start, history, wall, sessions, losses = 0, [], 0.0, [], []
+    ckpt = None
     if resume and out.exists():
-        ckpt = load_checkpoint(out, expect_model=cls.model_name, map_location=experiment.device)
-        diff = _config_diff(asdict(saved_config(cls, ckpt, out)), asdict(config))
-        for key in RESUMABLE_CHANGES:
-            diff.pop(key, None)
-        if diff:
-            raise CheckpointError(
-                f"cannot resume {out}: its config differs from the requested one in "
-                + ", ".join(
-                    f"{k} (saved {a!r}, requested {b!r})" for k, (a, b) in sorted(diff.items())
-                )
-            )
-        experiment.load_state(ckpt["state"], str(out))
+        # Read and check the checkpoint before building the experiment (which may decode
+        # a data set): a run that cannot resume says so at once.
+        ckpt = resumable_checkpoint(cls, config, out, resolve_device(config.device))
         start, history, wall = ckpt["iteration"], list(ckpt["history"]), ckpt["wall_time_s"]
         sessions = list(ckpt.get("sessions", []))
-        if start > config.iterations:
-            raise ValueError(
-                f"{out} is already at iteration {start}, past the requested iterations={config.iterations}"
-            )
+        # The training losses since the last evaluation, so that the next logged mean
+        # is the same as in an uninterrupted run (checkpoints before this have none).
+        losses = list(ckpt.get("losses_since_eval", []))
+    experiment = cls(config)
+    if ckpt is not None:
+        experiment.load_state(ckpt["state"], str(out))
 
     if ctx.enabled:
         starts = distributed.all_gather(start)
@@ -219,12 +230,12 @@ def _train(
                 "wall_time_s": elapsed,
                 "provenance": {**provenance(experiment.device), "world_size": ctx.world_size},
                 "sessions": [*sessions, this_session],
+                "losses_since_eval": list(losses),
                 "state": state,
             },
         )
 
     t0 = time.perf_counter() - wall
-    losses: list[float] = []
     bar = tqdm(
         range(start, config.iterations),
         initial=start,
@@ -238,7 +249,7 @@ def _train(
         if not math.isfinite(loss):
             raise FloatingPointError(
                 f"training diverged at iteration {iteration + 1}: loss {loss}; "
-                "try a smaller inner_lr (α) or outer_lr (β)"
+                "try a smaller inner_lr (α, --inner-lr) or outer_lr (β, --outer-lr)"
             )
         losses.append(loss)
         if callback is not None:
@@ -266,6 +277,54 @@ def saved_config(cls: type, ckpt: dict[str, Any], path: str | Path) -> Any:
     if unknown:
         raise CheckpointError(f"{path} has config fields this version does not know: {unknown}")
     return cls.config_cls(**ckpt["config"])
+
+
+def resumable_checkpoint(
+    cls: type, config: Any, out: Path, device: torch.device | str = "cpu"
+) -> dict[str, Any]:
+    """The checkpoint at ``out`` if ``config`` can continue it; else a one-line error.
+
+    Raises:
+        CheckpointError: ``out`` is corrupt, not a training checkpoint of this experiment,
+            or its config differs from ``config`` in more than ``RESUMABLE_CHANGES``.
+        ValueError: ``out`` is already past ``config.iterations``.
+    """
+    ckpt = load_checkpoint(out, expect_model=cls.model_name, map_location=device)
+    missing = [
+        k for k in ("config", "iteration", "history", "wall_time_s", "state") if k not in ckpt
+    ]
+    if missing:
+        raise CheckpointError(
+            f"cannot resume {out}: it is not a training checkpoint (no {', '.join(missing)})"
+        )
+    diff = _config_diff(asdict(saved_config(cls, ckpt, out)), asdict(config))
+    for key in RESUMABLE_CHANGES:
+        diff.pop(key, None)
+    if diff:
+        raise CheckpointError(
+            f"cannot resume {out}: its config differs from the requested one in "
+            + ", ".join(f"{k} (saved {a!r}, requested {b!r})" for k, (a, b) in sorted(diff.items()))
+            + "; pass the saved values ("
+            + " ".join(_flag(k, a) for k, (a, _) in sorted(diff.items()))
+            + "), or --overwrite to start over"
+        )
+    if ckpt["iteration"] > config.iterations:
+        raise ValueError(
+            f"{out} is already at iteration {ckpt['iteration']}, past the requested "
+            f"iterations={config.iterations}; pass --iterations {ckpt['iteration']} or more to "
+            "continue it"
+        )
+    return ckpt
+
+
+def _flag(field: str, value: Any) -> str:
+    """``field=value`` as the command line spells it (``--inner-lr 0.01``, ``--no-first-order``)."""
+    name = field.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{name}" if value else f"--no-{name}"
+    if isinstance(value, (list, tuple)):
+        return f"--{name} " + " ".join(map(str, value))
+    return f"--{name} {value}"
 
 
 def load_learner(
@@ -319,7 +378,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         p.add_argument(
             "--data-root", type=Path, default=None,
-            help="folder with the data set (sets MAMLLIB_OMNIGLOT_ROOT for Omniglot)",
+            help="the data location: a folder holding omniglot/ or Omniglot's two zips "
+            "(sets $MAMLLIB_DATA, also for the processes this run starts)",
         )  # fmt: skip
         _add_config_flags(p, cls.config_cls)
     args = parser.parse_args(argv)
@@ -332,18 +392,38 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
     try:
         config = cls.config_cls(**given)
     except (TypeError, ValueError) as exc:
-        parser.error(str(exc))
+        user_error(exc)
     return args.experiment, config, args
+
+
+# What a user can fix (missing or corrupt data, a bad flag, a checkpoint that cannot be
+# resumed, an unwritable --out, a diverged run): one line on stderr, exit status 2.
+# Anything else is a bug and keeps its traceback. CheckpointError is a ValueError.
+USER_ERRORS = (FileNotFoundError, FileExistsError, NotWritableError, ValueError, FloatingPointError)
+
+
+def user_error(exc: BaseException | str) -> NoReturn:
+    """Print ``error: <message>`` as one line on stderr and exit with status 2."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     name, config, args = parse_args(argv)
     if args.data_root is not None:
-        os.environ["MAMLLIB_OMNIGLOT_ROOT"] = str(args.data_root)
-    result = fit(
-        name, config, args.out, resume=args.resume, overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )  # fmt: skip
+        if not args.data_root.is_dir():
+            user_error(f"--data-root {args.data_root} is not a folder")
+        os.environ["MAMLLIB_DATA"] = str(args.data_root.absolute())
+    try:
+        result = fit(
+            name, config, args.out, resume=args.resume, overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )  # fmt: skip
+    except USER_ERRORS as exc:
+        if isinstance(exc, FileNotFoundError) and "--data-root" not in str(exc):
+            exc = f"{exc} (On the command line: --data-root FOLDER sets the data location.)"
+        user_error(exc)
     if not distributed.context().is_main:
         return 0
     last = result.history[-1] if result.history else {}

@@ -184,6 +184,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
 
     resumed = _run_to_end(_train_cmd(out, "--resume"))
     assert f"done: {N_ITER} iterations" in resumed.stdout
+    assert os.listdir(killed_dir) == [out.name]  # the resumed run's writes removed leftovers
     _run_to_end(_train_cmd(ref))
 
     a = load_checkpoint(out, expect_model=MODEL)
@@ -228,11 +229,43 @@ def test_fit_resume_in_two_parts_equals_one_fit(tmp_path):
     assert_same_state(load_checkpoint(out)["state"]["learner"], learner_state(whole), "checkpoint")
 
 
+class Killed(Exception):
+    """Stands for a kill: raised from fit's callback, after the last checkpoint."""
+
+
+def test_resume_at_any_checkpoint_reproduces_the_history(tmp_path):
+    """Stopped after any checkpoint and resumed, a run logs the same history, training
+    losses included, although evaluations (every 15) and checkpoints (every 10) do not
+    line up: the checkpoint keeps the losses since the last evaluation."""
+    config = small_config(iterations=50, eval_every=15, checkpoint_every=10, eval_tasks=4,
+                          meta_batch_size=2, hidden=(8, 8))  # fmt: skip
+    whole = fit("sinusoid", config, tmp_path / "whole.pt", progress=False)
+    assert [h["iteration"] for h in whole.history] == [15, 30, 45, 50]
+    for stop in (10, 20, 30, 40):
+        out = tmp_path / f"stopped_at_{stop}.pt"
+
+        def kill(iteration, loss, stop=stop):
+            if iteration == stop + 1:
+                raise Killed
+
+        with pytest.raises(Killed):
+            fit("sinusoid", config, out, progress=False, callback=kill)
+        assert load_checkpoint(out)["iteration"] == stop
+        resumed = fit("sinusoid", config, out, resume=True, progress=False)
+        assert resumed.history == whole.history, f"stopped at {stop}"
+        assert load_checkpoint(out)["history"] == whole.history
+        assert_same_state(learner_state(resumed), learner_state(whole), f"stopped at {stop}")
+
+
 def test_resume_with_other_config_names_the_field(tmp_path):
     out = tmp_path / "run.pt"
     fit("sinusoid", small_config(iterations=40), out, progress=False)
     before = out.read_bytes()
-    with pytest.raises(CheckpointError, match=r"inner_lr \(saved 0\.01, requested 0\.02\)") as info:
+    with pytest.raises(
+        CheckpointError,
+        match=r"inner_lr \(saved 0\.01, requested 0\.02\); pass the saved values \(--inner-lr "
+        r"0\.01\), or --overwrite to start over",
+    ) as info:
         fit(
             "sinusoid", small_config(iterations=80, inner_lr=0.02), out, resume=True, progress=False
         )
@@ -251,7 +284,9 @@ def test_resume_with_other_config_names_the_field(tmp_path):
 def test_resume_to_fewer_iterations_than_done_raises(tmp_path):
     out = tmp_path / "run.pt"
     fit("sinusoid", small_config(iterations=40), out, progress=False)
-    with pytest.raises(ValueError, match=r"already at iteration 40.*iterations=20") as info:
+    with pytest.raises(
+        ValueError, match=r"already at iteration 40.*iterations=20; pass --iterations 40 or more"
+    ) as info:
         fit("sinusoid", small_config(iterations=20), out, resume=True, progress=False)
     assert not isinstance(info.value, CheckpointError)
     assert load_checkpoint(out)["iteration"] == 40
@@ -330,14 +365,15 @@ def test_load_checkpoint_errors(trained, tmp_path):
 
     noise = tmp_path / "noise.pt"
     noise.write_bytes(random.Random(0).randbytes(4096))
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_checkpoint(noise)
 
     data = good.read_bytes()
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_checkpoint(truncated)
+    # More corrupt files, and their messages, in test_checkpoints.py.
 
     foreign = tmp_path / "foreign.pt"
     torch.save({"state": {"w": torch.zeros(2)}, "model": MODEL}, foreign)

@@ -26,12 +26,22 @@ def resolve_device(device: str) -> torch.device:
     else:
         try:
             resolved = torch.device(device)
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError):
             raise ValueError(
-                f"device={device!r} is not a torch device (try 'cpu', 'cuda', 'auto')"
-            ) from exc
+                f"--device {device!r} is not a torch device; use 'cpu', 'cuda' or 'auto'"
+            ) from None
         if resolved.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} asked for CUDA, but no CUDA device is available")
+            raise ValueError(
+                f"--device {device} asks for CUDA, but this torch sees no CUDA device; "
+                "use --device cpu or --device auto"
+            )
+        count = torch.cuda.device_count() if resolved.type == "cuda" else 0
+        if resolved.type == "cuda" and (resolved.index or 0) >= count:
+            valid = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+            raise ValueError(
+                f"--device {device} asks for GPU {resolved.index}, but this machine has "
+                f"{count} ({valid})"
+            )
     ctx = distributed.context()
     if resolved.type == "cuda" and ctx.enabled:
         if resolved.index is not None:

@@ -31,6 +31,11 @@ from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 
 SPLITS = ("random", "lake")
 ROTATIONS = 4
+DRAWINGS = 20  # of every character, by 20 different people
+# Characters per split, known without the data: meta-training (validation included) and
+# test. "random": the paper's 1,200 of all 1,623 and the other 423; "lake": the 964
+# background characters and the 659 evaluation ones.
+SPLIT_SIZES = {"random": (1200, 423), "lake": (964, 659)}
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ class OmniglotConfig(MetaTrainingConfig):
     and:
 
     Attributes:
-        n_way: N, classes per task.
+        n_way: N, classes per task: at most the characters of the smallest part of the
+            split (``split_sizes``: 100 validation characters by default).
         k_shot: K, support images per class.
         k_query: query images per class during meta-training (the paper's code used K;
             evaluation always uses ``eval_query``).
@@ -79,10 +85,30 @@ class OmniglotConfig(MetaTrainingConfig):
             check_int(name, getattr(self, name), 1)
         check_int("split_seed", self.split_seed, 0)
         check_steps(self.eval_inner_steps, "eval_inner_steps")
-        if self.k_shot + max(self.k_query, self.eval_query) > 20:
+        if self.k_shot + max(self.k_query, self.eval_query) > DRAWINGS:
             raise ValueError(
-                f"k_shot + query images per class must be <= 20 drawings, got k_shot={self.k_shot}, "
-                f"k_query={self.k_query}, eval_query={self.eval_query}"
+                f"--k-shot {self.k_shot} + max(--k-query {self.k_query}, --eval-query "
+                f"{self.eval_query}) = {self.k_shot + max(self.k_query, self.eval_query)} "
+                f"drawings per class, but each character has only {DRAWINGS}; lower them so "
+                f"that the sum is at most {DRAWINGS}"
+            )
+        meta_train, _ = SPLIT_SIZES[self.split]
+        if self.n_val >= meta_train:
+            raise ValueError(
+                f"--n-val {self.n_val} is too large: the {self.split!r} split has "
+                f"{meta_train:,} meta-training characters, validation included, so --n-val "
+                f"must be at most {meta_train - 1:,}"
+            )
+        sizes = split_sizes(self)
+        if self.n_way > min(sizes.values()):
+            raise ValueError(
+                f"--n-way {self.n_way} is too large: tasks are drawn from {sizes['train']:,} "
+                f"training, {sizes['val']:,} validation (--n-val) and {sizes['test']:,} test "
+                f"characters (--split {self.split}), so N must be at most "
+                f"{min(sizes.values()):,}"
+                + {"val": " (raise --n-val for more)", "train": " (lower --n-val for more)"}.get(
+                    min(sizes, key=sizes.get), ""
+                )
             )
 
 
@@ -201,11 +227,16 @@ class OmniglotExperiment(Experiment):
         return f"val accuracy {100 * acc[0]:.1f}% -> {100 * acc[-1]:.1f}% ({len(acc) - 1} steps)"
 
 
+def split_sizes(config: OmniglotConfig) -> dict[str, int]:
+    """Characters in the ``"train"``, ``"val"`` and ``"test"`` parts of ``config``'s split
+    (no data needed)."""
+    meta_train, test = SPLIT_SIZES[config.split]
+    return {"train": meta_train - config.n_val, "val": config.n_val, "test": test}
+
+
 def train_characters(config: OmniglotConfig) -> int:
     """How many characters the meta-training split of ``config`` holds (no data needed)."""
-    if config.split == "random":
-        return 1200 - config.n_val
-    return 964 - config.n_val
+    return split_sizes(config)["train"]
 
 
 # ----------------------------------------------------------------------------- evaluation
