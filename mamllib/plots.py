@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -19,15 +20,46 @@ COLORS = {
     "pre-trained (best α)": "tab:cyan",
     "MAML (your run)": "tab:green",
     "scratch": "tab:gray",
+    "random": "tab:gray",
     "truth": "black",
     "support": "tab:purple",
 }
+# And one line style and marker per learner, so that curves stay apart in greyscale and
+# for colour-blind readers (red, orange and brown differ mostly in hue). Hollow squares
+# are kept for the paper's numbers and crosses for flagged points.
+STYLES = {
+    "MAML": ("-", "o"),
+    "MAML (first-order)": ("--", "v"),
+    "MAML (α = 0.001)": ("-.", "^"),
+    "MAML (your run)": ((0, (6, 2)), "P"),
+    "pre-trained": (":", "D"),
+    "pre-trained (best α)": ((0, (3, 1, 1, 1, 1, 1)), "<"),
+    "scratch": ("-.", "p"),
+    "random": ("-.", "p"),
+}
+
+
+def _longest_prefix(label: str, table: Mapping[str, object]) -> str | None:
+    keys = [key for key in table if label.startswith(key)]
+    return max(keys, key=len) if keys else None
 
 
 def color_for(label: str) -> str | None:
     """The colour of the longest ``COLORS`` key that ``label`` starts with."""
-    keys = [key for key in COLORS if label.startswith(key)]
-    return COLORS[max(keys, key=len)] if keys else None
+    key = _longest_prefix(label, COLORS)
+    return COLORS[key] if key else None
+
+
+def style_for(label: str) -> dict:
+    """Colour, line style and marker of a learner's curve (keywords for ``ax.plot``)."""
+    key = _longest_prefix(label, STYLES)
+    linestyle, marker = STYLES[key] if key else ("-", "o")
+    return {"color": color_for(label), "linestyle": linestyle, "marker": marker}
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 step"``, ``"3 steps"``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _ax(ax: Axes | None, figsize: tuple[float, float] = (5, 3.5)) -> Axes:
@@ -50,9 +82,36 @@ def plot_sinusoid_tasks(
     for y in curves:
         ax.plot(x, y, lw=1, alpha=0.7)
     ax.plot(x, curves.mean(0), color="black", lw=2.5, label="mean over these tasks")
-    ax.set(xlabel="x", ylabel="y", title=f"{len(curves)} tasks: y = A sin(x + φ)")
+    ax.set(xlabel="x", ylabel="y", title=f"{plural(len(curves), 'task')}: y = A sin(x + φ)")
     ax.legend(loc="upper right")
     return ax
+
+
+_STEPS = re.compile(r", (\d+) steps?\b")
+# Before adapting, after the first steps, after the last one: told apart by the line style
+# too, since one learner's curves share its colour.
+_STEP_STYLES = {"first": ("--", 1.5), "middle": (":", 2.2), "last": ("-", 2.0)}
+
+
+def _step_styles(labels: Sequence[str]) -> dict[str, tuple[str, float]]:
+    """label -> (line style, width): a learner's fewest steps dashed, its most solid, and
+    those in between dotted. A learner with one curve gets a solid line, or a dashed one
+    at 0 steps."""
+    steps = {label: int(m.group(1)) for label in labels if (m := _STEPS.search(label))}
+    styles = {}
+    for label in labels:
+        if label not in steps:
+            styles[label] = _STEP_STYLES["last"]
+            continue
+        learner = label[: _STEPS.search(label).start()]
+        same = sorted(n for other, n in steps.items() if other.startswith(learner + ","))
+        if steps[label] == same[-1] and (len(same) > 1 or steps[label] > 0):
+            styles[label] = _STEP_STYLES["last"]
+        elif steps[label] == same[0]:
+            styles[label] = _STEP_STYLES["first"]
+        else:
+            styles[label] = _STEP_STYLES["middle"]
+    return styles
 
 
 def plot_fit(
@@ -65,20 +124,25 @@ def plot_fit(
     y_query=None,
     title: str | None = None,
     truth_label: str = "ground truth",
+    legend: bool = True,
     ax: Axes | None = None,
 ) -> Axes:
     """One task: the true function, its support (and query) points, and predictions.
 
     Args:
-        predictions: label -> predicted y on ``x_grid``; colours come from
-            ``color_for``, and labels ending in ", 0 steps" are dashed.
+        predictions: label -> predicted y on ``x_grid``; colours come from ``color_for``.
+            Labels ending in ", S steps" are styled by S within one learner: the fewest
+            steps (0: before adapting) dashed, the most solid, any in between dotted.
+        legend: draw the legend, outside the axes on the right (it would hide the curve).
     """
     ax = _ax(ax)
     x_grid = _np(x_grid).ravel()
     ax.plot(x_grid, _np(y_true).ravel(), color=COLORS["truth"], lw=2, label=truth_label)
+    styles = _step_styles(list(predictions))
     for label, y in predictions.items():
-        style = "--" if label.endswith(", 0 steps") else "-"
-        ax.plot(x_grid, _np(y).ravel(), style, color=color_for(label), lw=1.8, label=label)
+        style, width = styles[label]
+        ax.plot(x_grid, _np(y).ravel(), linestyle=style, color=color_for(label), lw=width,
+                label=label)  # fmt: skip
     if x_query is not None:
         ax.scatter(_np(x_query), _np(y_query), s=12, color="0.6", marker="x", label="query points")
     if x_support is not None:
@@ -87,7 +151,8 @@ def plot_fit(
     ax.set(xlabel="x", ylabel="y")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower left")
+    if legend:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     return ax
 
 
@@ -98,37 +163,64 @@ def plot_curves(
     title: str | None = None,
     log: bool = False,
     flagged: Mapping[str, Sequence[int]] | None = None,
+    diverged_above: float | None = None,
+    legend: bool = True,
     ax: Axes | None = None,
 ) -> Axes:
     """A metric against the number of inner gradient steps (the paper's Figure 3).
 
     Args:
         curves: label -> (mean per step 0..S, 95% CI half-width per step or None).
-        paper: label -> {steps: value} reported in the paper, drawn as hollow markers.
+        paper: label -> {steps: value} reported in the paper, drawn as hollow squares.
         flagged: label -> steps to mark with a cross (e.g. where some tasks diverged).
+        diverged_above: values above it (or inf/NaN) count as diverged: the y-axis stops
+            at this value, so that one diverged learner (up to 1e25, then inf) cannot
+            flatten the others, and diverged values are drawn on that top edge as ▲ with
+            the word "diverged".
+        legend: draw the legend (a figure of several panels may draw one for all).
     """
     ax = _ax(ax)
+    top = diverged_above
+    first_diverged = []
     for label, (mean, ci) in curves.items():
-        mean = _np(mean)
+        mean = _np(mean).astype(float)
         steps = np.arange(len(mean))
-        color = color_for(label)
-        ax.plot(steps, mean, "o-", ms=4, color=color, label=label)
+        style = style_for(label)
+        color = style["color"]
+        if top is not None:
+            diverged = ~np.isfinite(mean) | (mean > top)
+            mean = np.where(diverged, top, mean)
+        ax.plot(steps, mean, ms=4, label=label, **style)
         if ci is not None:
             ci = _np(ci)
             ax.fill_between(steps, mean - ci, mean + ci, color=color, alpha=0.2)
         marks = list((flagged or {}).get(label, []))
         if marks:
             ax.plot(marks, mean[marks], "x", ms=10, mew=2, color=color)
+        if top is not None and diverged.any():
+            ax.plot(steps[diverged], mean[diverged], "^", ms=9, color=color, mec="black",
+                    mew=0.6, clip_on=False, zorder=5)  # fmt: skip
+            first_diverged.append((int(steps[diverged][0]), label, color))
+    last = max(len(mean) for mean, _ in curves.values()) - 1
+    for i, (step, label, color) in enumerate(first_diverged):
+        right = step > last / 2  # keep the words inside the axes
+        ax.annotate(f"{label} diverged", (step, top), xytext=(-6 if right else 6, -6 - 11 * i),
+                    textcoords="offset points", fontsize=8, color=color, va="top",
+                    ha="right" if right else "left")  # fmt: skip
     for label, points in (paper or {}).items():
         ax.plot(list(points), list(points.values()), "s", mfc="none", ms=9, mew=1.5,
                 color=color_for(label), label=f"{label} (paper)")  # fmt: skip
     ax.set(xlabel="number of gradient steps", ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     if log:
         ax.set_yscale("log")
+    if top is not None:
+        ax.set_ylim(top=top)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if legend:
+        ax.legend(fontsize=8)
     return ax
 
 
@@ -165,12 +257,13 @@ def plot_cost_vs_steps(
         bands: label -> (low, high) per step, shaded (e.g. the fastest and slowest sample).
     """
     ax = _ax(ax)
-    colors = {"second-order": COLORS["MAML"], "first-order": COLORS["MAML (first-order)"]}
+    learners = {"second-order": "MAML", "first-order": "MAML (first-order)"}
     for label, (steps, values) in curves.items():
-        ax.plot(list(steps), list(values), "o-", ms=4, color=colors.get(label), label=label)
+        style = style_for(learners.get(label, label))
+        ax.plot(list(steps), list(values), ms=4, label=label, **style)
         if bands and label in bands:
             low, high = bands[label]
-            ax.fill_between(list(steps), low, high, color=colors.get(label), alpha=0.15, lw=0)
+            ax.fill_between(list(steps), low, high, color=style["color"], alpha=0.15, lw=0)
     ax.set(xlabel="inner steps", ylabel=ylabel)
     ax.set_ylim(bottom=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

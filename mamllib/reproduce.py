@@ -182,12 +182,16 @@ def table2_markdown(results: dict[str, Any]) -> str:
 
 @torch.no_grad()
 def figure_fits(learners: dict[str, MAML], seed: int = 3, steps: int = 10):
-    """The paper's Figure 2: fits after 1 and 10 steps at K = 5 and K = 10, one task each."""
+    """The paper's Figure 2: fits after 1 and 10 steps at K = 5 and K = 10, one task each.
+
+    Each learner's curves share its colour and differ in line style (0 steps dashed,
+    1 step dotted, ``steps`` solid); one legend per row, beside the panels.
+    """
     import matplotlib.pyplot as plt
 
-    from mamllib.plots import plot_fit
+    from mamllib.plots import plot_fit, plural
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7), sharex=True, sharey=True)
+    fig, axes = plt.subplots(2, 2, figsize=(12.5, 7), sharex=True, sharey=True)
     tasks = SinusoidTasks()
     grid = tasks.grid()
     for col, k in enumerate((5, 10)):
@@ -202,10 +206,22 @@ def figure_fits(learners: dict[str, MAML], seed: int = 3, steps: int = 10):
                     batch.x_support[0], batch.y_support[0], steps=1, params=theta, first_order=True
                 )
                 if s in (1, steps):
-                    preds[f"{label}, {s} step{'s' if s > 1 else ''}"] = learner(grid, params=theta)
+                    preds[f"{label}, {plural(s, 'step')}"] = learner(grid, params=theta)
             plot_fit(grid, tasks.function(grid, amp, phase), {k_: v.detach() for k_, v in preds.items()},
-                     batch.x_support[0], batch.y_support[0], title=f"{label}, K = {k}", ax=axes[row, col])  # fmt: skip
-    fig.suptitle("Few-shot adaptation to a new sine wave (cf. Finn et al. 2017, Figure 2)")
+                     batch.x_support[0], batch.y_support[0], legend=False,
+                     title=f"{label}, K = {k} support points", ax=axes[row, col])  # fmt: skip
+    for ax in axes.flat:
+        ax.label_outer()  # the axes are shared
+    for row in axes:
+        handles, labels = row[-1].get_legend_handles_labels()
+        labels = [label.split(" (K=")[0] + " points" if label.startswith("support") else label
+                  for label in labels]  # fmt: skip
+        row[-1].legend(handles, labels, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1),
+                       borderaxespad=0)  # fmt: skip
+    fig.suptitle(
+        "Few-shot adaptation to a new sine wave after 0, 1 and 10 gradient steps "
+        "(cf. Finn et al. 2017, Figure 2)"
+    )
     fig.tight_layout()
     return fig
 
@@ -214,28 +230,42 @@ def figure_curves(results: dict[str, Any]):
     """The paper's Figure 3: query MSE vs gradient steps, one panel per K.
 
     Where fixed-α SGD diverged on some tasks (MSE > ``DIVERGED_MSE``), the mean is over
-    the other tasks and the point is marked with a cross.
+    the other tasks and the point is marked with a cross. When the pre-trained net's best
+    α on validation tasks is the α it is shown with, its two curves are one, drawn once.
     """
     import matplotlib.pyplot as plt
 
     from mamllib.plots import plot_curves
 
     ks = list(results["curves"])
-    fig, axes = plt.subplots(1, len(ks), figsize=(4.6 * len(ks), 4), sharey=True, squeeze=False)
+    best = results["pretrained_best_inner_lr"]
+    fig, axes = plt.subplots(1, len(ks), figsize=(4.6 * len(ks), 4.6), sharey=True, squeeze=False)
     for ax, k in zip(axes[0], ks):
-        runs = results["curves"][k]
+        runs = dict(results["curves"][k])
+        if runs.get("pre-trained (best α)") == runs.get("pre-trained"):
+            alpha = results["inner_lr"]["pre-trained"]
+            runs[f"pre-trained (α = {alpha:g}, also the best α)"] = runs.pop("pre-trained")
+            del runs["pre-trained (best α)"]
+        elif "pre-trained (best α)" in runs:
+            runs[f"pre-trained (best α): α = {best:g}"] = runs.pop("pre-trained (best α)")
         curves = {label: (c["mean_not_diverged"], None if any(c["diverged"]) else c["ci95"])
                   for label, c in runs.items()}  # fmt: skip
         flagged = {
             label: [s for s, n in enumerate(c["diverged"]) if n] for label, c in runs.items()
         }
         paper = PAPER_TABLE2 if k == "5" else None
-        plot_curves(curves, paper=paper, title=f"K = {k}", log=True, flagged=flagged, ax=ax)
+        plot_curves(curves, paper=paper, title=f"K = {k} support points", log=True,
+                    flagged=flagged, legend=False, ax=ax)  # fmt: skip
+        ax.set_ylabel("query MSE (log scale)")
+    for ax in axes[0][1:]:
+        ax.set_ylabel("")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
     fig.suptitle(
-        f"Query MSE after fine-tuning on K points, {results['num_tasks']} fresh tasks "
+        f"Query MSE after fine-tuning on K points, {results['num_tasks']} fresh tasks per K "
         "(cf. Figure 3; ×: some tasks diverged, mean over the others)"
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
 
 
@@ -424,27 +454,34 @@ def table1_markdown(results: dict[str, Any]) -> str:
 
 
 def figure_omniglot(results: dict[str, Any]):
-    """Accuracy vs inner steps at test time, one panel per shipped setting."""
+    """Accuracy vs inner steps at test time, one panel per shipped setting, on one
+    accuracy axis (0–100%), chance (1/N) dotted."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     from mamllib.plots import plot_curves
 
     settings = dict(omniglot_settings(results))
-    fig, axes = plt.subplots(
-        1, max(1, len(settings)), figsize=(5 * max(1, len(settings)), 3.8), squeeze=False
-    )
+    n = max(1, len(settings))
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4.4), sharey=True, squeeze=False)
     for ax, (setting, r) in zip(axes[0], settings.items()):
         curves = {
             name: ([100 * v for v in c["mean"]], [100 * v for v in c["ci95"]])
             for name, c in r["curves"].items()
         }
-        plot_curves(curves, ylabel="query accuracy (%)", title=f"Omniglot {setting}", ax=ax)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+        plot_curves(curves, ylabel="query accuracy (%)", title=f"Omniglot {setting}",
+                    legend=False, ax=ax)  # fmt: skip
+        ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label="chance (1/N)")
+        ax.set_ylim(0, 101)
+    for ax in axes[0][1:]:
+        ax.set_ylabel("")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.suptitle(
-        f"Accuracy after fine-tuning on the support set, {results['num_tasks']} test tasks"
+        f"Accuracy after fine-tuning on the support set, {results['num_tasks']} test tasks\n"
+        "(batch norm on each query batch's statistics, as in the paper: transductive)",
+        fontsize=11,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 
@@ -462,15 +499,17 @@ def figure_navigation_returns(results: dict[str, Any]):
               if label not in ("oracle", "optimal")}  # fmt: skip
     paper = {label: results["paper_table4"][label] for label in curves}
     oracle = returns["optimal"]["mean"][0]
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    plot_returns(curves, paper=paper, oracle=oracle, ax=ax,
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    plot_returns(curves, paper=paper, oracle=oracle, legend="outside", ax=ax,
                  title=f"2D navigation, {results['num_goals']} test goals (cf. Figure 5)")  # fmt: skip
+    ax.set_ylabel("average return (− summed distance to the goal)")
     fig.tight_layout()
     return fig
 
 
 def figure_navigation_paths(goal_index: int = 0, steps: int = 3, episodes: int = 10):
-    """Paths of the MAML, pre-trained and random policies after 0..steps steps, one goal."""
+    """Paths of the MAML, pre-trained and random policies after 0..steps steps, one goal,
+    every panel on the same scale (random walks that leave it are cut and counted)."""
     import matplotlib.pyplot as plt
 
     from mamllib.experiments.navigation import (
@@ -479,23 +518,29 @@ def figure_navigation_paths(goal_index: int = 0, steps: int = 3, episodes: int =
         navigation_policies,
         test_goals,
     )
-    from mamllib.plots import color_for
-    from mamllib.rl.plots import plot_paths
+    from mamllib.plots import color_for, plural
+    from mamllib.rl.plots import path_limit, plot_paths
 
     policies = {k: v for k, v in navigation_policies().items() if k != "oracle"}
     goal = test_goals()[goal_index : goal_index + 1]
+    lrs = policies["MAML"][1].eval_inner_lrs[:steps]
+    outs = {label: evaluate_policy(policy, config, goal, seed=NOISE_SEED, episodes=episodes,
+                                   inner_lrs=lrs, keep_trajectories=True)
+            for label, (policy, config) in policies.items()}  # fmt: skip
+    lim = path_limit(traj.positions[0] for out in outs.values() for traj in out.trajectories)
     fig, axes = plt.subplots(len(policies), steps + 1, figsize=(2.6 * (steps + 1), 2.6 * len(policies)),
                              squeeze=False)  # fmt: skip
-    for row, (label, (policy, config)) in enumerate(policies.items()):
-        lrs = policies["MAML"][1].eval_inner_lrs[:steps]
-        out = evaluate_policy(policy, config, goal, seed=NOISE_SEED, episodes=episodes,
-                              inner_lrs=lrs, keep_trajectories=True)  # fmt: skip
+    for row, (label, out) in enumerate(outs.items()):
         for k, traj in enumerate(out.trajectories):
-            plot_paths(traj.positions[0], goal[0], color=color_for(label) or "tab:gray",
-                       title=f"{label}, {k} step{'s' if k != 1 else ''}: {out.returns[0, k]:.1f}",
-                       ax=axes[row, k])  # fmt: skip
+            ax = axes[row, k]
+            plot_paths(traj.positions[0], goal[0], color=color_for(label), lim=lim, ax=ax,
+                       title=f"{label}, {plural(k, 'step')}: {out.returns[0, k]:.1f}")  # fmt: skip
+            if k == 0:
+                ax.set_ylabel("y")
+            if row == len(outs) - 1:
+                ax.set_xlabel("x")
     fig.suptitle(f"Paths to the goal ★ {tuple(round(v, 2) for v in goal[0].tolist())} after "
-                 "0–3 policy-gradient steps (title: average return)")  # fmt: skip
+                 f"0–{steps} policy-gradient steps (title: average return; the goal square dotted)")  # fmt: skip
     fig.tight_layout()
     return fig
 

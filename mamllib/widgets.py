@@ -17,14 +17,21 @@ import torch
 from IPython.display import display
 
 from mamllib.maml import MAML
-from mamllib.plots import color_for, plot_curves, plot_fit
-from mamllib.reproduce import QUERY_POINTS
+from mamllib.plots import color_for, plot_curves, plot_fit, plural
+from mamllib.reproduce import DIVERGED_MSE, QUERY_POINTS
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import SinusoidConfig, fit
 
 
+def diverged(mse: float) -> bool:
+    """SGD with a fixed α diverged: an MSE of inf or NaN, or one beyond any sine's reach."""
+    return not math.isfinite(mse) or mse > DIVERGED_MSE
+
+
 def _fmt(mse: float) -> str:
-    return f"{mse:.3f}" if math.isfinite(mse) else "diverged (α too large)"
+    if not diverged(mse):
+        return f"{mse:.3f}"
+    return f"diverged ({mse:,.0f}: α too large)" if math.isfinite(mse) else "diverged (α too large)"
 
 
 @dataclass
@@ -133,26 +140,39 @@ class SinusoidDashboard:
 
     def _draw(self, view: SinusoidView) -> None:
         k = view.k_shot
+        after = plural(view.steps, "step")
+        gone = [label for label, mse in view.mse.items() if any(map(diverged, mse))]
         with self.out:
             self.out.clear_output(wait=True)
             fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
             truth = self.tasks.function(self.grid, self.amplitude, self.phase)
-            preds = {f"{label}, {view.steps} steps": y for label, y in view.predictions.items()}
+            preds = {f"{label}, {after}" + (" (diverged)" if label in gone else ""): y
+                     for label, y in view.predictions.items()}  # fmt: skip
             plot_fit(self.grid, truth, preds, self.x_pool[:k], self.y_pool[:k],
                      title=f"A = {view.amplitude:.2f}, φ = {view.phase:.2f}; α = {view.inner_lr:.4f}",
                      ax=left)  # fmt: skip
             left.set_ylim(-6, 6)
+            # A diverged learner's MSE (up to 1e25, then inf) would stretch a log axis
+            # until every other curve is flat: the axis stops at DIVERGED_MSE.
             plot_curves({label: (mse, None) for label, mse in view.mse.items()}, log=True,
-                        title="query MSE of this task", ax=right)  # fmt: skip
+                        diverged_above=DIVERGED_MSE, ax=right,
+                        title=f"query MSE of this task; ▲ diverged (> {DIVERGED_MSE:g})")  # fmt: skip
+            fig.tight_layout()
             plt.show()
         rows = "".join(
             f"<tr><td style='color:{color_for(label) or 'black'}'>{label}</td>"
             f"<td>{_fmt(mse[0])}</td><td>{_fmt(mse[-1])}</td></tr>"
             for label, mse in view.mse.items()
         )
+        note = (
+            f"<br><b>diverged</b> (query MSE > {DIVERGED_MSE:g}): {', '.join(gone)}; "
+            f"α = {view.inner_lr:.4g} is too large for {after} of plain SGD"
+            if gone
+            else ""
+        )
         self.status.value = (
-            f"<table><tr><th>learner</th><th>MSE before</th><th>after {view.steps} steps</th></tr>"
-            f"{rows}</table>"
+            f"<table><tr><th>learner</th><th>MSE before</th><th>after {after}</th></tr>"
+            f"{rows}</table>{note}"
         )
 
     # ----------------------------------------------------------------- live training

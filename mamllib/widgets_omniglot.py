@@ -352,6 +352,8 @@ def plot_accuracy_steps(
     The baselines are dashed with hollow markers over MAML's line, so equal curves stay
     visible.
     """
+    from mamllib.plots import style_for  # the course's marker per learner
+
     ax = _ax(ax, (5, 3.5))
     for label, values in accuracy.items():
         maml = label.startswith("MAML")
@@ -359,8 +361,9 @@ def plot_accuracy_steps(
             ax.plot(range(len(values)), [100 * v for v in values], "o-", ms=5, lw=2.2,
                     color=color_for(label), zorder=3, label=label)  # fmt: skip
         else:
-            ax.plot(range(len(values)), [100 * v for v in values], "s--", ms=7, lw=1.3,
-                    mfc="none", mew=1.5, color=color_for(label), zorder=4, label=label)  # fmt: skip
+            ax.plot(range(len(values)), [100 * v for v in values], "--", ms=7, lw=1.3,
+                    marker=style_for(label)["marker"], mfc="none", mew=1.5,
+                    color=color_for(label), zorder=4, label=label)  # fmt: skip
     if chance is not None:
         ax.axhline(100 * chance, color="0.5", ls=":", lw=1, label="chance")
     if marked_step is not None:
@@ -670,7 +673,7 @@ class OmniglotDashboard:
         )
         self.status.value = (
             f"<table><tr><th>query accuracy</th><th>0 steps</th><th>shown: step {view.step}</th>"
-            f"<th>{view.steps} steps</th></tr>{rows}</table>"
+            f"<th>{view.steps} step{'' if view.steps == 1 else 's'}</th></tr>{rows}</table>"
             f"<small>{self.config.n_way}-way {self.config.k_shot}-shot, {self.k_query} query "
             "images per class; chance = 1/N</small>"
         )

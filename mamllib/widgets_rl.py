@@ -18,9 +18,9 @@ from torch import nn
 
 from mamllib.checks import check_int
 from mamllib.experiments.navigation import NavigationConfig, evaluate_policy
-from mamllib.plots import color_for
+from mamllib.plots import color_for, plural
 from mamllib.rl.env import sample_goals
-from mamllib.rl.plots import plot_paths, plot_returns
+from mamllib.rl.plots import path_limit, plot_paths, plot_returns
 
 SHOWN = ("MAML", "pre-trained", "random")
 
@@ -82,6 +82,12 @@ class NavigationDashboard:
                                             description="α later", readout_format=".3f")  # fmt: skip
         self.steps = W.IntSlider(value=3, min=0, max=5, description="steps")
         self.episodes = W.IntSlider(value=episodes, min=2, max=40, description="episodes")
+        # The gradient steps refuse α = 0: to see θ without adapting, look at 0 steps.
+        smallest, largest = (self.alpha.base**e for e in (self.alpha.min, self.alpha.max))
+        self.alpha_note = W.HTML(
+            f"<small>α from {smallest:.3g} (the smallest: θ barely moves) to {largest:.3g}; "
+            "θ before adapting: the 0-step panels</small>"
+        )
         self.status = W.HTML()
         self.out = W.Output()
         self.view: NavigationView | None = None
@@ -132,9 +138,11 @@ class NavigationDashboard:
             return
         self.view = view = self.compute()
         steps = len(view.inner_lrs)
-        self.status.value = "average return after " + ", ".join(
-            f"{len(r) - 1} steps: <b>{label}</b> {r[-1]:.1f}" for label, r in view.returns.items()
+        self.status.value = f"average return after {plural(steps, 'step')}: " + ", ".join(
+            f"<b>{label}</b> {r[-1]:.1f}" for label, r in view.returns.items()
         )
+        # One scale for every panel, so that paths compare by eye across steps and policies.
+        lim = path_limit(p for paths in view.paths.values() for p in paths)
         with self.out:
             self.out.clear_output(wait=True)
             fig = plt.figure(figsize=(2.4 * (steps + 1) + 4.2, 2.4 * len(view.paths)))
@@ -144,8 +152,13 @@ class NavigationDashboard:
             for row, (label, paths) in enumerate(view.paths.items()):
                 for k, positions in enumerate(paths):
                     ax = fig.add_subplot(grid[row, k])
-                    plot_paths(positions, view.goal, color=color_for(label) or "tab:gray",
-                               title=f"{label}, {k} step{'s' * (k != 1)}: {view.returns[label][k]:.1f}", ax=ax)  # fmt: skip
+                    plot_paths(positions, view.goal, color=color_for(label), lim=lim,
+                               title=f"{label}, {plural(k, 'step')}: {view.returns[label][k]:.1f}",
+                               ax=ax)  # fmt: skip
+                    if k == 0:
+                        ax.set_ylabel("y")
+                    if row == len(view.paths) - 1:
+                        ax.set_xlabel("x")
             ax = fig.add_subplot(grid[:, -1])
             plot_returns({label: (r, None) for label, r in view.returns.items()}, ax=ax,
                          title=f"α = {', '.join(f'{a:.3g}' for a in view.inner_lrs) or '—'}")  # fmt: skip
@@ -155,7 +168,7 @@ class NavigationDashboard:
     def widget(self) -> W.Widget:
         goal = W.VBox([W.HTML("<b>task: the goal</b>"), self.goal_x, self.goal_y, self.random_goal])
         adapt = W.VBox([W.HTML("<b>adaptation</b>"), self.alpha, self.alpha_later, self.steps,
-                        self.episodes])  # fmt: skip
+                        self.episodes, self.alpha_note])  # fmt: skip
         return W.VBox([W.HBox([goal, adapt]), self.status, self.out])
 
     def show(self) -> None:

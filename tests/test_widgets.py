@@ -2,9 +2,10 @@
 
 import math
 
+import matplotlib.pyplot as plt
 import pytest
 
-from mamllib.reproduce import load_sinusoid_learners
+from mamllib.reproduce import DIVERGED_MSE, load_sinusoid_learners
 from mamllib.widgets import SinusoidDashboard
 
 
@@ -13,8 +14,22 @@ def learners():
     return load_sinusoid_learners()
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
 @pytest.fixture
-def dashboard(learners):
+def figures(monkeypatch):
+    """Every figure the dashboard shows, in order (Agg draws nothing on screen)."""
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: shown.append(plt.gcf()))
+    return shown
+
+
+@pytest.fixture
+def dashboard(learners, figures):
     return SinusoidDashboard(learners, seed=0, train_iterations=100)
 
 
@@ -57,6 +72,46 @@ def test_huge_alpha_is_reported_as_diverged(dashboard):
     dashboard.alpha.value = 1.0
     assert not math.isfinite(dashboard.view.mse["MAML"][-1])
     assert "diverged" in dashboard.status.value
+
+
+def test_a_diverged_learner_does_not_flatten_the_others(dashboard, figures):
+    """At α = 0.03 MAML's SGD diverges within 10 steps (MSE up to 1e18, then inf/NaN): the
+    MSE axis stops at the divergence threshold, the diverged steps sit on its top edge,
+    and the other learner's curve keeps its values."""
+    dashboard.alpha.value = 0.03
+    view = dashboard.view
+    maml, pre = view.mse["MAML"], view.mse["pre-trained"]
+    assert max(m for m in maml if math.isfinite(m)) > 1e6 and not math.isfinite(maml[-1])
+    assert all(m < DIVERGED_MSE for m in pre)
+    curve = figures[-1].axes[1]
+    assert curve.get_yscale() == "log"
+    assert curve.get_ylim()[1] == pytest.approx(DIVERGED_MSE)
+    lines = {line.get_label(): list(line.get_ydata()) for line in curve.lines}
+    assert max(lines["MAML"]) == pytest.approx(DIVERGED_MSE)
+    assert lines["pre-trained"] == pytest.approx(pre)
+    assert "MAML diverged" in [t.get_text() for t in curve.texts]
+    assert "diverged" in curve.get_title()
+    assert "<b>diverged</b>" in dashboard.status.value and ": MAML;" in dashboard.status.value
+
+
+def test_a_finite_but_huge_mse_is_reported_as_diverged(dashboard):
+    """One step at α = 1: finite MSEs in the hundreds or thousands are divergence too."""
+    dashboard.steps.value = 1
+    dashboard.alpha.value = 1.0
+    after = {label: mse[-1] for label, mse in dashboard.view.mse.items()}
+    assert all(math.isfinite(m) and m > DIVERGED_MSE for m in after.values())
+    status = dashboard.status.value
+    assert "<b>diverged</b> (query MSE > 100): pre-trained, MAML;" in status
+    assert f"diverged ({after['MAML']:,.0f}: α too large)" in status
+
+
+def test_one_step_is_singular(dashboard, figures):
+    dashboard.steps.value = 1
+    status = dashboard.status.value
+    assert "after 1 step<" in status and "1 steps" not in status
+    fit = figures[-1].axes[0]
+    labels = [t.get_text() for t in fit.get_legend().get_texts()]
+    assert "MAML, 1 step" in labels and not any("1 steps" in label for label in labels)
 
 
 def test_meta_train_button_adds_a_live_run(dashboard):

@@ -116,6 +116,16 @@ def test_sliders_readapt(dashboard):
     assert view.step == 0 and all(len(curve) == 1 for curve in view.accuracy.values())
 
 
+def test_one_step_is_singular_and_the_baselines_are_told_apart(dashboard):
+    dashboard.steps.value = 1
+    status = dashboard.status.value
+    assert "<th>1 step</th>" in status and "1 steps" not in status
+    curve = dashboard.figure().axes[3]
+    looks = {line.get_label(): (line.get_color(), line.get_linestyle(), line.get_marker())
+             for line in curve.lines if line.get_label() in LEARNERS}  # fmt: skip
+    assert len(looks) == 3 and len({look[1:] for look in looks.values()}) == 3
+
+
 def test_show_step_reuses_the_adaptation(dashboard, monkeypatch):
     """Moving the shown step only redraws: nothing is adapted again."""
     dashboard.steps.value = 5

@@ -15,6 +15,7 @@ import torch
 
 from mamllib.experiments.navigation import evaluate_policy, navigation_policies, optimal_returns
 from mamllib.rl.env import GOAL_HIGH, GOAL_LOW, sample_goals
+from mamllib.rl.plots import MAX_LIMIT
 from mamllib.widgets_rl import SHOWN, NavigationDashboard
 
 EPISODES = 4  # per step; the notebook shows 20, the returns are exact for any number
@@ -104,6 +105,48 @@ def test_initial_view_and_figure(dashboard, figures):
             yield from children(child)
 
     assert controls <= set(children(box)) and dashboard.out in set(children(box))
+
+
+def test_path_panels_share_one_scale(dashboard, figures):
+    """Every path panel (each policy after 0..S steps) on the same square, which holds the
+    goal square; paths beyond it are counted, not silently lost."""
+    panels = _path_axes(figures[-1])
+    limits = {(ax.get_xlim(), ax.get_ylim()) for ax in panels.values()}
+    assert len(limits) == 1
+    (((xlow, xhigh), (ylow, yhigh)),) = limits
+    assert -xlow == xhigh == -ylow == yhigh and max(GOAL_HIGH, -GOAL_LOW) < xhigh <= MAX_LIMIT
+    for (label, k), ax in panels.items():
+        shown = dashboard.view.paths[label][k][:10]
+        outside = int((shown.abs() > xhigh).any(-1).any(-1).sum())
+        texts = [t.get_text() for t in ax.texts]
+        assert texts == ([f"{outside} of {len(shown)} paths leave the frame"] if outside else [])
+    # MAML's paths near the goal stay inside: the frame is not stretched for the random walks.
+    assert all(not ax.texts for (label, _), ax in panels.items() if label == "MAML")
+
+
+def test_status_names_the_step_count_once(dashboard):
+    status = dashboard.status.value
+    assert status.count("3 steps") == 1 and status.startswith("average return after 3 steps: ")
+    dashboard.steps.value = 1
+    status = dashboard.status.value
+    assert status.startswith("average return after 1 step: ") and "1 steps" not in status
+    assert status.count("step") == 1
+
+
+def test_sliders_adapt_on_release_and_the_smallest_alpha_works(dashboard):
+    """Each value adapts three policies (seconds): the sliders recompute when let go. The
+    note beside them gives the smallest α, which the slider holds and the steps accept."""
+    for control in (dashboard.goal_x, dashboard.goal_y, dashboard.alpha, dashboard.alpha_later,
+                    dashboard.steps, dashboard.episodes):  # fmt: skip
+        assert control.continuous_update is False
+    smallest = dashboard.alpha.base**dashboard.alpha.min
+    assert smallest > 0 and f"α from {smallest:.3g} " in dashboard.alpha_note.value
+    assert "α = 0" not in dashboard.alpha_note.value
+    dashboard.alpha.value = 0
+    assert dashboard.view.inner_lrs[0] == pytest.approx(smallest)  # clamped, no error
+    dashboard.alpha_later.value = smallest
+    assert dashboard.view.inner_lrs == pytest.approx((smallest,) * 3)
+    assert all(math.isfinite(r) for r in dashboard.view.returns["MAML"])
 
 
 def test_returns_equal_the_evaluation_path(policies):
