@@ -162,9 +162,10 @@ def fit(
                 "(torchrun); run it as one process: python -m mamllib.train ..."
             )
         distributed.split_meta_batch(config.meta_batch_size, ctx.world_size)
+    device = resolve_device(config.device)
     if out is not None and ctx.is_main:
         check_writable(out)  # now, not at the first checkpoint thousands of iterations later
-    created = distributed.init(ctx, resolve_device(config.device))
+    created = distributed.init(ctx, device)
     try:
         return _train(experiment_name, config, Path(out) if out is not None else None,
                       resume, progress, callback, ctx)  # fmt: skip
