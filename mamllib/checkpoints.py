@@ -224,6 +224,9 @@ def check_writable(path: str | Path, flag: str = "--out") -> Path:
         raise fail(f"it is a folder; give a file name, e.g. {flag} {path / 'run.pt'}")
     if path.exists() and (not os.access(path, os.W_OK) or path.stat().st_mode & 0o222 == 0):
         raise fail("the file is read-only (make it writable, or choose another path)")
+    existing = next(folder for folder in path.absolute().parents if folder.exists())
+    if not existing.is_dir():
+        raise fail(f"{existing} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)

@@ -15,6 +15,7 @@ import re
 import struct
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -233,9 +234,12 @@ def test_writable_out_creates_its_folder_and_leaves_nothing_else(tmp_path):
 
 def test_out_under_a_file_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
-    out = tmp_path / "file" / "run.pt"
-    with pytest.raises(NotWritableError, match=rf"--out {re.escape(str(out))}: cannot create"):
-        check_writable(out)
+    for out in (tmp_path / "file" / "run.pt", tmp_path / "file" / "deeper" / "run.pt"):
+        with pytest.raises(NotWritableError) as info:
+            check_writable(out)
+        assert str(info.value) == (
+            f"cannot write the checkpoint --out {out}: {tmp_path / 'file'} is a file, not a folder"
+        )
 
 
 def test_out_that_is_a_folder_is_refused(tmp_path):
@@ -249,6 +253,22 @@ def test_read_only_out_is_refused(tmp_path):
     out.chmod(0o444)
     with pytest.raises(NotWritableError, match=r"the file is read-only"):
         check_writable(out)
+
+
+def test_out_where_no_file_can_be_created(tmp_path, monkeypatch):
+    """What a read-only folder does to anyone but root (root is refused below, if not root)."""
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    out = tmp_path / "run.pt"
+    with pytest.raises(NotWritableError) as info:
+        check_writable(out)
+    assert str(info.value) == (
+        f"cannot write the checkpoint --out {out}: cannot create a file in {tmp_path} "
+        "(Permission denied)"
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
