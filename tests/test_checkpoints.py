@@ -293,3 +293,12 @@ def test_hardware_counts_cores_and_threads_in_words(monkeypatch, count, words):
     monkeypatch.setattr(torch, "get_num_threads", lambda: count)
     monkeypatch.setattr(os, "cpu_count", lambda: count)
     assert hardware("cpu").endswith(words)
+
+
+def test_every_shipped_checkpoint_carries_a_verified_checksum():
+    shipped = sorted((REPO / "checkpoints").rglob("*.pt"))
+    assert shipped
+    for path in shipped:
+        data = load_checkpoint(path)  # raises unless the content matches its checksum
+        assert data["format_version"] == FORMAT_VERSION, path
+        assert data["checksum"].startswith("sha256:"), path
