@@ -20,6 +20,31 @@ def fast_mode() -> bool:
     return os.environ.get("MAMLLIB_FAST", "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def class_mode() -> bool:
+    """True when ``MAMLLIB_CLASS=1``: a lecture's variant of the notebooks, with smaller
+    evaluations so that every cell finishes in under a minute on a 2-core CPU (the
+    notebooks' setup cells also let a lecturer set ``CLASS_MODE = True`` by hand)."""
+    return os.environ.get("MAMLLIB_CLASS", "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def set_threads(threads: int = 1) -> int:
+    """Use ``threads`` CPU threads for torch; returns the previous count.
+
+    The course's networks are small: on a 2-core CPU one thread ran every notebook
+    workload faster than two, and several times faster while another program kept a
+    core busy (``python -m mamllib.bench_threads``, README "Speed"). Every notebook's
+    setup cell calls ``set_threads(1)``.
+    """
+    import torch
+
+    from mamllib.checks import check_int
+
+    check_int("threads", threads, 1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return previous
+
+
 def default_device() -> torch.device:  # noqa: F821 - torch imported lazily below
     import torch
 
@@ -33,9 +58,11 @@ __all__ = [
     "SinusoidTasks",
     "TaskBatch",
     "adapt",
+    "class_mode",
     "default_device",
     "fast_mode",
     "meta_loss",
     "meta_step",
     "predict",
+    "set_threads",
 ]

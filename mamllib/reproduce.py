@@ -322,6 +322,7 @@ def evaluate_omniglot(
     num_tasks: int = 600,
     device: str | torch.device = "cpu",
     settings: Sequence[str] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Every shipped Omniglot network and the scratch baseline, on the same test tasks per setting.
 
@@ -329,6 +330,7 @@ def evaluate_omniglot(
     those of the second-order MAML network of the setting. ``settings`` (e.g.
     ``["5-way 1-shot"]``) evaluates only those; the test tasks of a setting depend on the
     setting and ``num_tasks`` only, so its numbers are the same as in a full run.
+    ``progress=True`` shows a bar per learner.
     """
     from mamllib.experiments.omniglot import (
         OmniglotConfig,
@@ -354,7 +356,9 @@ def evaluate_omniglot(
             "k_shot": config.k_shot,
             "steps": config.eval_inner_steps,
             "inner_lr": config.inner_lr,
-            "curves": evaluate_learners(learners, batch, config.eval_inner_steps, config.inner_lr),
+            "curves": evaluate_learners(
+                learners, batch, config.eval_inner_steps, config.inner_lr, progress=progress
+            ),
             "checkpoints": {
                 label: {
                     "file": paths[label].name,
@@ -560,7 +564,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--figures", type=Path, default=ROOT / "figures")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (default 1: faster for these small networks)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     if args.tasks is None:
         args.tasks = 40 if args.domain == "navigation" else 600
     if args.tasks < 2:
@@ -587,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mamllib.experiments.navigation import evaluate_navigation, table4_markdown
 
         num_goals = args.tasks
-        results = evaluate_navigation(num_goals=num_goals)
+        results = evaluate_navigation(num_goals=num_goals, progress=True)
         atomic_write_text(args.results / "navigation.json", json.dumps(results, indent=1) + "\n")
         figure_navigation_returns(results).savefig(args.figures / "navigation_returns.png", dpi=120)
         figure_navigation_paths().savefig(args.figures / "navigation_trajectories.png", dpi=110)
@@ -596,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"on {results['hardware']}")  # fmt: skip
         return 0
     if args.domain == "omniglot":
-        results = evaluate_omniglot(num_tasks=args.tasks, settings=args.setting)
+        results = evaluate_omniglot(num_tasks=args.tasks, settings=args.setting, progress=True)
         if kept is not None:
             results = merge_omniglot_results(kept, results)
         atomic_write_text(previous, json.dumps(results, indent=1) + "\n")

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import torch
-from tqdm.auto import tqdm
 
 from mamllib import distributed
 from mamllib.checkpoints import (
@@ -47,6 +46,7 @@ from mamllib.experiments import EXPERIMENTS
 from mamllib.experiments.common import resolve_device
 from mamllib.experiments.sinusoid import SinusoidConfig, build_sinusoid_learner
 from mamllib.maml import MAML
+from mamllib.progress import progress as progress_bar
 
 __all__ = [
     "EXPERIMENTS",
@@ -237,13 +237,12 @@ def _train(
         )
 
     t0 = time.perf_counter() - wall
-    bar = tqdm(
+    bar = progress_bar(
         range(start, config.iterations),
         initial=start,
         total=config.iterations,
         desc=f"{experiment_name}/{getattr(config, 'method', 'maml')}",
-        disable=not (progress and ctx.is_main),
-        dynamic_ncols=True,
+        enabled=progress and ctx.is_main,
     )
     for iteration in bar:
         loss = experiment.train_step()
@@ -382,8 +381,22 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
             help="the data location: a folder holding omniglot/ or Omniglot's two zips "
             "(sets $MAMLLIB_DATA, also for the processes this run starts)",
         )  # fmt: skip
+        p.add_argument(
+            "--threads", type=int, default=1,
+            help="CPU threads for torch (default 1: faster for these small networks on a "
+            "2-core CPU, and far faster when other programs are busy; python -m "
+            "mamllib.bench_threads measures it)",
+        )  # fmt: skip
+        if name == "omniglot":
+            p.add_argument(
+                "--download", action="store_true",
+                help="fetch Omniglot's two original zips (about 16 MB) into the data location "
+                "first if they are not there",
+            )  # fmt: skip
         _add_config_flags(p, cls.config_cls)
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        user_error(f"--threads must be >= 1, got {args.threads}")
     cls = EXPERIMENTS[args.experiment]
     given = {
         f.name: getattr(args, f.name)
@@ -410,13 +423,28 @@ def user_error(exc: BaseException | str) -> NoReturn:
     raise SystemExit(2)
 
 
+def fetch_omniglot() -> None:
+    """``--download``: the two original zips into the data location, unless already there."""
+    from mamllib.data import DataNotFoundError, download_omniglot, find_omniglot
+
+    try:
+        find_omniglot()
+    except DataNotFoundError:
+        download_omniglot()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     name, config, args = parse_args(argv)
     if args.data_root is not None:
         if not args.data_root.is_dir():
             user_error(f"--data-root {args.data_root} is not a folder")
         os.environ["MAMLLIB_DATA"] = str(args.data_root.absolute())
+    torch.set_num_threads(args.threads)
     try:
+        if getattr(args, "download", False):
+            resolve_device(config.device)  # the cheap checks first: no download for a bad flag
+            check_writable(args.out)
+            fetch_omniglot()
         result = fit(
             name, config, args.out, resume=args.resume, overwrite=args.overwrite,
             progress=not args.no_progress,

@@ -24,6 +24,7 @@ from mamllib.checkpoints import hardware, load_checkpoint, load_state_strict
 from mamllib.checks import check_int, check_positive_float
 from mamllib.evaluate import mean_ci95
 from mamllib.experiments.common import Experiment, MetaTrainingConfig, resolve_device
+from mamllib.progress import progress as progress_bar
 from mamllib.rl.env import PointNavigation, sample_goals
 from mamllib.rl.meta import adaptation_returns, meta_objective, sample_meta_batch
 from mamllib.rl.policy import GaussianMLPPolicy
@@ -350,6 +351,7 @@ def evaluate_navigation(
     num_goals: int = 40,
     episodes: int = 40,
     device: torch.device | str = "cpu",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Table 4: every policy's mean return after 0..3 steps on the same test goals.
 
@@ -357,6 +359,7 @@ def evaluate_navigation(
     ``episodes`` fresh episodes per goal and step); a trained oracle (told the goal), if
     shipped, is not adapted. ``"optimal"`` is the best return possible on each goal
     (``optimal_returns``): the ceiling the paper's oracle line stands for.
+    ``progress=True`` shows a bar over the policies.
     """
     check_int("num_goals", num_goals, 2)
     check_int("episodes", episodes, 1)
@@ -375,7 +378,8 @@ def evaluate_navigation(
         "returns": {},
         "checkpoints": {},
     }
-    for label, (policy, config) in policies.items():
+    for label in progress_bar(policies, desc="policies", unit="policy", enabled=progress):
+        policy, config = policies[label]
         lrs = () if config.oracle else maml_config.eval_inner_lrs
         out = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
                               inner_lrs=lrs)  # fmt: skip

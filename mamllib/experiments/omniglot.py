@@ -127,9 +127,18 @@ def few_shot_head(learner: MAML, n_way: int) -> MAML:
 
 
 def accuracy_curve(
-    learner: MAML, batch: TaskBatch, steps: int, inner_lr: float | None = None
+    learner: MAML,
+    batch: TaskBatch,
+    steps: int,
+    inner_lr: float | None = None,
+    *,
+    progress: bool = False,
+    desc: str = "adapting",
 ) -> Tensor:
-    """``[T, steps + 1]`` query accuracy of each task after 0..steps inner updates."""
+    """``[T, steps + 1]`` query accuracy of each task after 0..steps inner updates.
+
+    ``progress=True`` shows a bar over the tasks, labelled ``desc``.
+    """
     return adaptation_curve(
         learner.model,
         learner.params,
@@ -140,6 +149,8 @@ def accuracy_curve(
         metric_fn=accuracy,
         buffers=learner.buffer_dict,
         path=learner.config.path,
+        progress=progress,
+        desc=desc,
     )
 
 
@@ -282,11 +293,21 @@ def scratch_learner(
 
 
 def evaluate_learners(
-    learners: dict[str, MAML], batch: TaskBatch, steps: int, inner_lr: float
+    learners: dict[str, MAML],
+    batch: TaskBatch,
+    steps: int,
+    inner_lr: float,
+    *,
+    progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Query accuracy after 0..steps inner updates, mean ± 95% CI, for each learner."""
+    """Query accuracy after 0..steps inner updates, mean ± 95% CI, for each learner.
+
+    ``progress=True`` shows a bar per learner over the tasks.
+    """
     return {
-        label: summarize_curve(accuracy_curve(learner, batch, steps, inner_lr=inner_lr))
+        label: summarize_curve(
+            accuracy_curve(learner, batch, steps, inner_lr=inner_lr, progress=progress, desc=label)
+        )
         for label, learner in learners.items()
     }
 

@@ -1,0 +1,126 @@
+"""Re-execute the course's notebooks in full and record how long every cell took.
+
+Command line (maintainers; from the repository root, with the data available)::
+
+    python -m mamllib.run_notebooks                    # all three, outputs saved in place
+    python -m mamllib.run_notebooks 02_omniglot --class-mode
+
+Each notebook runs top to bottom in a fresh kernel, in full mode (``MAMLLIB_FAST=0``),
+from its own folder. Its outputs are saved in place with progress bars collapsed to
+their last line and execution metadata stripped, and every cell's wall time goes to
+``results/notebook_times.json``. The notebooks' headers and the "about N s" notes
+beside their long cells quote these times, and ``tests/test_notebook_times.py`` checks
+that they agree. ``--class-mode`` times the lecture variant (``MAMLLIB_CLASS=1``:
+smaller evaluations) without saving its outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mamllib.course import ROOT, select_notebooks
+
+TIMES = ROOT / "results" / "notebook_times.json"
+
+
+def code_hash(nb: Any) -> str:
+    """A hash of a notebook's code cells: the times belong to this code."""
+    sources = ["".join(c.source) for c in nb.cells if c.cell_type == "code"]
+    return hashlib.sha256("\n\x00".join(sources).encode()).hexdigest()[:16]
+
+
+def _seconds(cell: Any) -> float:
+    timing = cell.metadata.get("execution", {})
+    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (start and end):
+        return 0.0
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def _clean(nb: Any) -> None:
+    """What is committed: the outputs, each progress bar at its last state, no timings."""
+    from nbconvert.preprocessors.coalescestreams import coalesce_streams
+
+    for index, cell in enumerate(nb.cells):
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            nb.cells[index] = coalesce_streams(cell)
+    nb.metadata.pop("widgets", None)
+
+
+def execute(path: Path, *, class_mode: bool, timeout: int = 3600) -> tuple[Any, list[float]]:
+    """Run ``path`` in a fresh kernel; the executed notebook and each cell's seconds."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    env = {"MAMLLIB_FAST": "0", "MAMLLIB_CLASS": "1" if class_mode else "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits this process's environment
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})  # fmt: skip
+        client.execute()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return nb, [_seconds(cell) if cell.cell_type == "code" else 0.0 for cell in nb.cells]
+
+
+def record(path: Path, nb: Any, seconds: list[float], mode: str) -> dict[str, Any]:
+    """Store the cell times of one run in ``results/notebook_times.json``."""
+    from mamllib.checkpoints import atomic_write_text, hardware
+
+    times = json.loads(TIMES.read_text()) if TIMES.is_file() else {}
+    entry = times.setdefault(path.stem, {})
+    entry[mode] = {
+        "total_s": round(sum(seconds), 1),
+        "hardware": hardware(),
+        "date": time.strftime("%Y-%m-%d"),
+        "code_hash": code_hash(nb),
+        "cells": {str(i): round(s, 1) for i, s in enumerate(seconds) if s >= 1.0},
+    }
+    atomic_write_text(TIMES, json.dumps(times, indent=2, sort_keys=True) + "\n")
+    return entry[mode]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mamllib.run_notebooks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
+    parser.add_argument("--class-mode", action="store_true",
+                        help="time the lecture variant (MAMLLIB_CLASS=1); outputs are not saved")  # fmt: skip
+    args = parser.parse_args(argv)
+    try:
+        paths = select_notebooks(args.notebooks)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    import nbformat
+
+    mode = "class" if args.class_mode else "full"
+    for path in paths:
+        print(f"{path.name} ({mode} mode) ...", flush=True)
+        nb, seconds = execute(path, class_mode=args.class_mode)
+        entry = record(path, nb, seconds, mode)
+        if not args.class_mode:
+            _clean(nb)
+            nbformat.write(nb, path)
+        slow = {i: s for i, s in entry["cells"].items() if s > 10}
+        print(f"  {entry['total_s']:.0f} s in all; cells over 10 s: {slow or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
