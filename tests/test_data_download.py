@@ -187,7 +187,7 @@ def test_load_omniglot_downloads_when_asked(server, repacked_md5, tmp_path, monk
         torch.zeros(1, 20, 2, 2, dtype=torch.uint8), ["a"], ["c"], torch.ones(1, dtype=torch.bool)
     )
     monkeypatch.setattr(omniglot_module, "_decode", lambda *args, **kwargs: tiny)
-    assert load_omniglot(cache_dir=tmp_path / "cache", download=True, num_workers=1) is tiny
+    assert load_omniglot(cache_dir=tmp_path / "cache", download=True) is tiny
     assert find_omniglot() == tmp_path / "data" / "omniglot"
 
 
@@ -306,7 +306,7 @@ import sys
 from mamllib.data import download_omniglot, load_omniglot
 
 folder = download_omniglot(sys.argv[1], base_url=sys.argv[2], checksums={checksums!r})
-data = load_omniglot(folder, image_size=8, num_workers=2)
+data = load_omniglot(folder, image_size=8)
 print(tuple(data.images.shape))
 print(data.images[0, 0].flatten().tolist())
 print(data.images[-1, -1].flatten().tolist())

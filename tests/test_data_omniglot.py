@@ -26,10 +26,10 @@ from mamllib.data import (
     OmniglotData,
     find_omniglot,
     load_omniglot,
+    omniglot,
     set_data_dir,
 )
-from mamllib.data import omniglot as omniglot
-from mamllib.data.decode import PngSet, decode_chunk, decode_pngs
+from mamllib.data.decode import PngSet, decode_pngs
 from mamllib.data.location import default_dir
 
 SETS = ("images_background", "images_evaluation")
@@ -237,7 +237,7 @@ def test_extracted_folder_decodes_like_the_zip(tmp_path, root, data):
             n for n in archive.namelist() if n.startswith(folder) and n.endswith(".png")
         )
         archive.extractall(tmp_path, entries)
-    grey = decode_chunk(tmp_path / "images_evaluation", False, entries, 28)
+    grey = decode_pngs([PngSet(tmp_path / "images_evaluation", False, entries)], 28)
     decoded = 255 - torch.frombuffer(bytearray(grey), dtype=torch.uint8).view(20, 28, 28)
     assert torch.equal(decoded, data.images[index])
 
@@ -247,16 +247,6 @@ def test_bad_load_arguments(root):
         load_omniglot(root, image_size=0)
     with pytest.raises(TypeError, match="image_size"):
         load_omniglot(root, image_size=28.0)
-
-
-def test_threads_decode_like_one_thread(root):
-    """More than one job (1,024 PNGs each), so the threads really share the work."""
-    with zipfile.ZipFile(root / "images_evaluation.zip") as archive:
-        entries = sorted(n for n in archive.namelist() if n.endswith(".png"))[:2100]
-    sets = [PngSet(root / "images_evaluation.zip", True, entries)]
-    threaded = decode_pngs(sets, 12, num_workers=3)
-    assert len(threaded) == 2100 * 12 * 12
-    assert threaded == decode_pngs(sets, 12, num_workers=1)
 
 
 # --------------------------------------------------------------------------- locating

@@ -287,17 +287,13 @@ def _list_set(source: _Source) -> list[tuple[str, str, list[str]]]:
     return [(a, c, sorted(files)) for (a, c), files in sorted(characters.items())]
 
 
-def _decode(
-    sources: list[_Source], listings: list[list], image_size: int, num_workers: int | None
-) -> OmniglotData:
+def _decode(sources: list[_Source], listings: list[list], image_size: int) -> OmniglotData:
     """Decode every drawing into an ``OmniglotData``, strokes 255."""
     sets = [
         PngSet(source.path, source.is_zip, [e for _, _, files in listing for e in files])
         for source, listing in zip(sources, listings)
     ]
-    grey = torch.frombuffer(
-        bytearray(decode_pngs(sets, image_size, num_workers)), dtype=torch.uint8
-    )
+    grey = torch.frombuffer(bytearray(decode_pngs(sets, image_size)), dtype=torch.uint8)
     images = 255 - grey.view(-1, DRAWINGS, image_size, image_size)
     rows = [
         (a, c, source.name) for source, listing in zip(sources, listings) for a, c, _ in listing
@@ -323,12 +319,11 @@ def load_omniglot(
     cache_dir: str | os.PathLike | None = None,
     *,
     download: bool = False,
-    num_workers: int | None = None,
 ) -> OmniglotData:
     """Load all 1,623 Omniglot characters × 20 drawings as ``image_size``² images.
 
     The first call checks the set (50 alphabets, 1,623 characters, 20 drawings each),
-    decodes the 32,460 PNGs in threads and caches the result as
+    decodes the 32,460 PNGs (seconds) and caches the result as
     ``<cache_dir>/omniglot_{image_size}.pt``; later calls read the cache (a cache made
     from other files, for another size, or unreadable is rebuilt).
 
@@ -339,7 +334,6 @@ def load_omniglot(
             (``$MAMLLIB_CACHE``, else ``~/.cache/mamllib``).
         download: fetch the original zips when they are missing (see
             ``download_omniglot``; into ``root``, else the data location's ``omniglot/``).
-        num_workers: decoding threads; default one per available CPU (at most 8).
 
     Returns:
         ``OmniglotData`` with images uint8 ``[1623, 20, image_size, image_size]``.
@@ -351,8 +345,6 @@ def load_omniglot(
             the file and what is wrong).
     """
     check_int("image_size", image_size, 1)
-    if num_workers is not None:
-        check_int("num_workers", num_workers, 1)
     try:
         folder = find_omniglot(root)
     except DataNotFoundError:
@@ -366,6 +358,6 @@ def load_omniglot(
     data = read_cache(cache, key, _from_cache, "Omniglot")
     if data is None:
         listings = [_list_set(source) for source in sources]  # all checks before decoding
-        data = _decode(sources, listings, image_size, num_workers)
+        data = _decode(sources, listings, image_size)
         write_cache(cache, key, vars(data), "Omniglot")
     return data
