@@ -14,9 +14,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from mamllib.data.location import DATA_ENV, DataNotFoundError, data_dir, locate
+from mamllib.progress import progress as progress_bar
 
 OMNIGLOT_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
 URL_ENV = "MAMLLIB_OMNIGLOT_URL"  # a mirror that serves the same two files
@@ -132,8 +131,8 @@ def _stream(url: str, part: Path, progress: bool) -> str:
     with (
         urllib.request.urlopen(url, timeout=TIMEOUT_S) as response,
         open(part, "wb") as file,
-        tqdm(total=response.length, unit="B", unit_scale=True, desc=part.name[:-5],
-             disable=not progress) as bar,
+        progress_bar(total=response.length, desc=part.name.removesuffix(".part"), unit="B",
+                     unit_scale=True, enabled=progress) as bar,
     ):  # fmt: skip
         while block := response.read(_BLOCK):
             file.write(block)
