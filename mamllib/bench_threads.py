@@ -233,14 +233,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from mamllib.checkpoints import hardware
 
-    print(f"{hardware()}; busy = {args.load} other process(es) spinning; "
+    cpu = hardware().rsplit(",", 1)[0]  # the CPU and its cores; the threads vary below
+    print(f"{cpu}; busy = {args.load} other process(es) spinning; "
           f"median of {args.repeats} interleaved runs, each in a fresh process")  # fmt: skip
     for w in args.workloads:
         print(f"  {w}: {WORKLOADS[w]}")
     rows = run(args.workloads, args.threads, args.load, args.repeats)
     print(format_table(rows, args.threads, args.load))
     if args.json is not None:
-        report = {"hardware": hardware(), "cpu_count": os.cpu_count(), "load": args.load,
+        report = {"hardware": cpu, "cpu_count": os.cpu_count(), "load": args.load,
                   "repeats": args.repeats, "workloads": {w: WORKLOADS[w] for w in args.workloads},
                   "results": rows}  # fmt: skip
         args.json.parent.mkdir(parents=True, exist_ok=True)
