@@ -30,10 +30,12 @@ def class_mode() -> bool:
 def set_threads(threads: int = 1) -> int:
     """Use ``threads`` CPU threads for torch; returns the previous count.
 
-    The course's networks are small: on a 2-core CPU one thread ran every notebook
-    workload faster than two, and several times faster while another program kept a
-    core busy (``python -m mamllib.bench_threads``, README "Speed"). Every notebook's
-    setup cell calls ``set_threads(1)``.
+    The course's networks are small. Measured on a 2-core CPU (``python -m
+    mamllib.bench_threads``, README "Speed"): with another program keeping one core busy,
+    as on a student's laptop, one thread ran every notebook workload 2-5x faster than
+    two; on an idle machine the sinusoid and navigation networks ran as fast on one,
+    and only the Omniglot conv net gained from two (1.6x). Every notebook's setup cell
+    and the training and reproduction commands (``--threads``) use one thread.
     """
     import torch
 

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from mamllib.checks import check_positive_float
+from mamllib.data import OmniglotData, load_omniglot
 from mamllib.experiments.omniglot import (
     FIRST_ORDER,
     PAPER_FIRST_ORDER,
@@ -41,7 +42,7 @@ from mamllib.experiments.omniglot import (
 from mamllib.maml import MAML
 from mamllib.plots import color_for
 from mamllib.tasks.base import TaskBatch
-from mamllib.tasks.omniglot import OmniglotData, OmniglotTasks, load_omniglot, split_characters
+from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 
 CORRECT, WRONG = "tab:green", "tab:red"
 STRIP_BACKGROUND = 0.9  # grey where a class has probability 0, so the strip's extent shows

@@ -15,12 +15,8 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import zipfile
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 import torch
@@ -40,71 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 ZIPS = ("images_background.zip", "images_evaluation.zip")
 ORIGINAL_BACKGROUND_MD5 = "68d2efa1b9178cc56df9314c21c6e718"
 RETRY = "python -m mamllib.data omniglot"
-
-
-class Server(NamedTuple):
-    url: str  # ends with "/"
-    folder: Path  # what it serves
-    requests: list[str]  # paths asked for, in order
-
-
-@pytest.fixture(scope="module")
-def shared() -> Path:
-    return find_omniglot()
-
-
-@pytest.fixture(scope="module")
-def repacked_md5(shared) -> dict[str, str]:
-    return {name: hashlib.md5((shared / name).read_bytes()).hexdigest() for name in ZIPS}
-
-
-@pytest.fixture(scope="module")
-def mirror(shared, tmp_path_factory) -> Iterator[Server]:
-    """A threaded HTTP server on 127.0.0.1; ``/truncated/<zip>`` sends half a file."""
-    folder = tmp_path_factory.mktemp("mirror")
-    for name in ZIPS:
-        shutil.copy(shared / name, folder / name)
-    requests: list[str] = []
-
-    class Handler(SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(folder), **kwargs)
-
-        def do_GET(self):
-            requests.append(self.path)
-            if not self.path.startswith("/truncated/"):
-                return super().do_GET()
-            body = (folder / Path(self.path).name).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.close_connection = True
-
-        def log_message(self, format, *args):
-            pass  # keep the test output clean; requests are recorded above
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Server(f"http://127.0.0.1:{server.server_address[1]}/", folder, requests)
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def server(mirror) -> Server:
-    mirror.requests.clear()
-    return mirror
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def assert_one_line_error(error: pytest.ExceptionInfo, *needed: str) -> str:
@@ -207,8 +138,8 @@ def test_original_checksums_reject_the_repacked_copy(server, repacked_md5, tmp_p
     assert list(tmp_path.iterdir()) == [], "neither a zip nor a .part is left"
 
 
-def test_refused_connection(tmp_path):
-    url = f"http://127.0.0.1:{closed_port()}/"
+def test_refused_connection(tmp_path, closed_port):
+    url = f"http://127.0.0.1:{closed_port}/"
     with pytest.raises(DataNotFoundError) as error:
         download_omniglot(tmp_path, base_url=url, progress=False)
     assert_one_line_error(error, f"Could not fetch {url}images_background.zip (", "refused")
@@ -253,9 +184,9 @@ def test_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_retry_advice_for_the_default_place(tmp_path, monkeypatch):
+def test_retry_advice_for_the_default_place(tmp_path, monkeypatch, closed_port):
     monkeypatch.setenv("MAMLLIB_DATA", str(tmp_path))
-    monkeypatch.setenv("MAMLLIB_OMNIGLOT_URL", f"http://127.0.0.1:{closed_port()}/")
+    monkeypatch.setenv("MAMLLIB_OMNIGLOT_URL", f"http://127.0.0.1:{closed_port}/")
     with pytest.raises(DataNotFoundError) as error:
         download_omniglot(progress=False)
     assert f"Retry with `{RETRY}`, or copy" in str(error.value)

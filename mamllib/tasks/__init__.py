@@ -1,9 +1,7 @@
 """Task distributions: each produces ``TaskBatch`` meta-batches."""
 
 from mamllib.tasks.base import TaskBatch
-
-# load_omniglot and OmniglotData: re-exported for the notebooks until they import mamllib.data
-from mamllib.tasks.omniglot import OmniglotData, OmniglotTasks, load_omniglot, split_characters
+from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 from mamllib.tasks.sinusoid import SinusoidTasks
 
 TASKS = {"sinusoid": SinusoidTasks}
@@ -18,11 +16,9 @@ def get_tasks(name: str, **kwargs):
 
 __all__ = [
     "TASKS",
-    "OmniglotData",
     "OmniglotTasks",
     "SinusoidTasks",
     "TaskBatch",
     "get_tasks",
-    "load_omniglot",
     "split_characters",
 ]

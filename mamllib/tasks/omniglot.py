@@ -23,12 +23,10 @@ import torch
 from torch import Tensor
 
 from mamllib.checks import check_int
-
-# load_omniglot and OmniglotData: re-exported for the notebooks until they import mamllib.data
-from mamllib.data.omniglot import DRAWINGS, OmniglotData, load_omniglot
+from mamllib.data.omniglot import DRAWINGS, OmniglotData
 from mamllib.tasks.base import TaskBatch
 
-__all__ = ["OmniglotData", "OmniglotTasks", "load_omniglot", "split_characters"]
+__all__ = ["OmniglotTasks", "split_characters"]
 SPLITS = ("random", "lake")
 
 
