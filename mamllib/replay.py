@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mamllib.course import NOTEBOOKS
+from mamllib.progress import in_notebook
 
 _WIDGET = "application/vnd.jupyter.widget-view+json"
 _active: dict[str, Any] = {}
@@ -97,20 +98,20 @@ def replay_committed_outputs(reason: BaseException | str, chapter: str) -> None:
             replay_committed_outputs(missing, "02_omniglot")
 
     Every later cell then shows its output from the committed notebook (the one this
-    kernel runs, or ``notebooks/<chapter>.ipynb``) instead of running. Outside IPython
-    it re-raises ``reason`` (a script has no committed outputs to show).
+    kernel runs, or ``notebooks/<chapter>.ipynb``) instead of running. Outside a Jupyter
+    kernel it re-raises ``reason`` (a script has no committed outputs to show).
 
     Args:
         reason: the exception (or message) that says what is missing and how to get it.
         chapter: the notebook's name, e.g. ``"02_omniglot"``.
     """
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is None:
+    if not in_notebook():  # a script or a terminal shell has no committed outputs to show
         if isinstance(reason, BaseException):
             raise reason
         raise RuntimeError(reason)
+    from IPython import get_ipython
+
+    shell = get_ipython()
     path = _notebook_path(chapter)
     print(f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else reason)
     print(f"Showing the outputs this chapter was committed with ({path.name}); "
