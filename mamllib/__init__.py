@@ -31,7 +31,7 @@ def set_threads(threads: int = 1) -> int:
     """Use ``threads`` CPU threads for torch; returns the previous count.
 
     The course's networks are small. Measured on a 2-core CPU (``python -m
-    mamllib.bench_threads``, README "Speed"): with another program keeping one core busy,
+    mamllib.tools.bench_threads``, README "Speed"): with another program keeping one core busy,
     as on a student's laptop, one thread ran every notebook workload 2-5x faster than
     two; on an idle machine the sinusoid and navigation networks ran as fast on one,
     and only the Omniglot conv net gained from two (1.6x). Every notebook's setup cell

@@ -29,6 +29,8 @@ from typing import Any, BinaryIO
 
 import torch
 
+from mamllib.paths import ROOT
+
 FORMAT = "mamllib-checkpoint"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 has no checksum
@@ -44,7 +46,7 @@ class NotWritableError(PermissionError):
 
 def git_commit(cwd: str | Path | None = None) -> str:
     """The current commit of the repository holding this package, ``+dirty`` if modified."""
-    where = Path(cwd) if cwd else Path(__file__).resolve().parent
+    where = Path(cwd) if cwd else ROOT
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10

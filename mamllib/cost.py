@@ -1,16 +1,10 @@
 """What a meta-iteration costs against the number of inner steps, second- vs first-order.
 
-Command line::
-
-    python -m mamllib.cost --workload W3 --meta-batch-size 4 --max-steps 10 \\
-        --json results/cost.json --figure figures/cost_vs_steps.png
-    python -m mamllib.cost --workload W1 --quick      # a smoke test
-
-For a workload of ``mamllib.bench`` (random data of the paper's shapes) and each number
-of inner steps 1..``max_steps``, second- and first-order, it measures:
+For a workload of ``mamllib.workloads`` (random data of the paper's shapes) and each
+number of inner steps 1..``max_steps``, second- and first-order, ``measure`` measures:
 
 - **time**: the median wall-clock time of a meta-iteration (zero_grad, ``meta_loss``,
-  backward, Adam step; ``bench.meta_iteration``) over ``repeats`` iterations after a
+  backward, Adam step; ``mamllib.workloads.meta_iteration``) over ``repeats`` iterations after a
   warm-up, the workloads taking turns (``time_iterations``). This depends on the
   machine and on what else runs on it.
 - **saved memory**: the bytes of the tensors autograd keeps for the backward pass, at
@@ -32,33 +26,29 @@ Both measure the per-task ``"loop"`` path (``torch.autograd.grad`` with
 graph during the forward, so everything the meta-backward will need exists, and is
 counted, when the forward returns. The ``"hybrid"`` path computes the meta-gradient
 inside the forward task by task, so there the forward's end is not where memory peaks.
+
+The figure is ``mamllib.plots.plot_cost``; the command line that writes
+``results/cost.json`` and ``figures/cost_vs_steps.png`` is ``python -m mamllib.tools.cost``.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import ctypes.util
 import dataclasses
-import json
 import os
 import statistics
-import sys
 import time
 import weakref
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
 
-from mamllib.bench import SEED, WORKLOADS, Workload, build, meta_iteration
-from mamllib.checkpoints import command_line, hardware
+from mamllib.checkpoints import hardware
 from mamllib.checks import check_int
 from mamllib.maml import meta_loss, named_buffers, named_params
-from mamllib.plots import plot_cost_vs_steps
+from mamllib.workloads import SEED, WORKLOADS, Workload, build, meta_iteration
 
 PATH = "loop"
 DEFAULTS = {"warmup": 1, "repeats": 5}
@@ -69,7 +59,7 @@ ORDERS = {False: "second-order", True: "first-order"}
 def workload_for(
     name: str, *, steps: int, first_order: bool, meta_batch_size: int | None = None
 ) -> Workload:
-    """The benchmark workload ``name`` with the given inner steps, order and meta-batch.
+    """The workload ``name`` with the given inner steps, order and meta-batch.
 
     Raises:
         ValueError: an unknown workload name or ``steps`` < 1, before any work.
@@ -123,7 +113,7 @@ def saved_memory(workload: Workload, device: torch.device | str = "cpu") -> dict
     """Bytes autograd holds for the meta-backward of one meta-iteration (module docstring).
 
     Args:
-        workload: a ``bench`` workload (its ``steps``, ``first_order``, ``meta_batch_size``).
+        workload: a workload of ``mamllib.workloads`` (its ``steps``, ``first_order``, ``meta_batch_size``).
         device: where to run.
 
     Returns:
@@ -228,7 +218,7 @@ def measure(
     """Time and saved memory for 1..``max_steps`` inner steps, second- and first-order.
 
     Args:
-        name: a workload of ``mamllib.bench.WORKLOADS`` (e.g. ``"W1"``, ``"W3"``).
+        name: a workload of ``mamllib.workloads.WORKLOADS`` (e.g. ``"W1"``, ``"W3"``).
         max_steps: the largest number of inner steps (at least 1).
         meta_batch_size: tasks per meta-iteration (default: the workload's).
         device: where to run.
@@ -310,6 +300,7 @@ def increments(values: Sequence[float]) -> list[float]:
 
 
 def format_row(row: dict[str, Any]) -> str:
+    """One row of a report of ``measure`` as a line of ``format_table``."""
     ms = "-" if row["ms_per_iter"] is None else f"{row['ms_per_iter']:.1f}"
     rss = "-" if row["rss_increase_mb"] is None else f"{row['rss_increase_mb']:.1f}"
     return (
@@ -318,114 +309,7 @@ def format_row(row: dict[str, Any]) -> str:
 
 
 def format_table(report: dict[str, Any]) -> str:
+    """A report of ``measure`` as a text table: order, steps, ms/iter, saved MB, RSS MB."""
     header = f"{'order':12s} | steps | ms/iter   | saved MB | RSS MB"
     rule = "-" * len(header)
     return "\n".join([header, rule, *(format_row(r) for r in report["results"])])
-
-
-def figure(report: dict[str, Any]) -> Figure:
-    """Two panels: time and saved memory per meta-iteration against the inner steps."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    low, high = series(report, "ms_min"), series(report, "ms_max")
-    plot_cost_vs_steps(
-        series(report, "ms_per_iter"),
-        "time per meta-iteration (ms)",
-        bands={order: (low[order][1], high[order][1]) for order in low},
-        ax=axes[0],
-    )
-    saved = series(report, "saved_mb")
-    plot_cost_vs_steps(saved, "memory saved for the backward (MB)", ax=axes[1])
-    so = saved["second-order"][1]
-    if len(so) > 1:
-        slope = statistics.median(increments(so))
-        axes[1].set_title(f"second-order: +{slope:.2f} MB per step", fontsize=10)
-    axes[0].set_title(report["hardware"], fontsize=9)
-    fig.suptitle(
-        f"What a MAML meta-iteration costs — {report['workload']}: {report['description']}"
-        f"\nper-task {report['path']!r} path; time: the median, shaded from the fastest to the slowest"
-        f" of {report['settings']['repeats']} meta-iterations",
-        fontsize=10,
-    )
-    fig.tight_layout()
-    return fig
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m mamllib.cost",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--workload", default="W3", help=f"one of {', '.join(WORKLOADS)}")
-    parser.add_argument("--max-steps", type=int, default=10, help="inner steps 1..N (default 10)")
-    parser.add_argument(
-        "--meta-batch-size", type=int, default=None, help="tasks (default: the workload's)"
-    )
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--warmup", type=int, default=None, help=f"default {DEFAULTS['warmup']}")
-    parser.add_argument("--repeats", type=int, default=None, help=f"default {DEFAULTS['repeats']}")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--quick", action="store_true", help=f"a smoke test: {QUICK}, ≤ 3 steps")
-    parser.add_argument("--json", type=Path, default=None, help="write the report here")
-    parser.add_argument("--figure", type=Path, default=None, help="write the figure here")
-    args = parser.parse_args(argv)
-    base = QUICK if args.quick else DEFAULTS
-    for key in base:
-        if getattr(args, key) is None:
-            setattr(args, key, base[key])
-    if args.quick:
-        args.max_steps = min(args.max_steps, 3)
-    try:
-        workload_for(args.workload, steps=1, first_order=False)
-        check_int("--max-steps", args.max_steps, 1)
-        if args.meta_batch_size is not None:
-            check_int("--meta-batch-size", args.meta_batch_size, 1)
-        check_int("--warmup", args.warmup, 0)
-        check_int("--repeats", args.repeats, 0)
-        if args.threads is not None:
-            check_int("--threads", args.threads, 1)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: CUDA is not available")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    print(
-        f"{args.workload} on the {PATH!r} path, {hardware(args.device)}, torch {torch.__version__}"
-    )
-    report = measure(
-        args.workload,
-        args.max_steps,
-        meta_batch_size=args.meta_batch_size,
-        device=args.device,
-        warmup=args.warmup,
-        repeats=args.repeats,
-        progress=True,
-    )
-    print(report["description"])
-    print(format_table(report))
-    saved = series(report, "saved_bytes")
-    for order, (_, values) in saved.items():
-        steps = sorted(set(increments(values)))
-        print(f"{order}: saved bytes per extra inner step: {steps or ['-']}")
-    report["settings"].update(threads=torch.get_num_threads(), quick=args.quick)
-    report["command"] = command_line()
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    if args.figure is not None:
-        args.figure.parent.mkdir(parents=True, exist_ok=True)
-        figure(report).savefig(args.figure, dpi=120)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

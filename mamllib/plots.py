@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
+
+from mamllib.cost import increments, series
 
 # One colour per learner across every figure of the course.
 COLORS = {
@@ -270,3 +274,40 @@ def plot_cost_vs_steps(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_cost(report: Mapping[str, Any], axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
+    """Two panels: time and saved memory per meta-iteration against the inner steps.
+
+    Args:
+        report: what ``mamllib.cost.measure`` returns (or its JSON, ``results/cost.json``).
+        axes: the two axes to draw on (a new 11 × 3.8 in figure if omitted).
+
+    Returns:
+        The two axes: time on the left, saved memory on the right.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    low, high = series(report, "ms_min"), series(report, "ms_max")
+    plot_cost_vs_steps(
+        series(report, "ms_per_iter"),
+        "time per meta-iteration (ms)",
+        bands={order: (low[order][1], high[order][1]) for order in low},
+        ax=axes[0],
+    )
+    saved = series(report, "saved_mb")
+    plot_cost_vs_steps(saved, "memory saved for the backward (MB)", ax=axes[1])
+    so = saved["second-order"][1]
+    if len(so) > 1:
+        slope = statistics.median(increments(so))
+        axes[1].set_title(f"second-order: +{slope:.2f} MB per step", fontsize=10)
+    axes[0].set_title(report["hardware"], fontsize=9)
+    fig = axes[0].figure
+    fig.suptitle(
+        f"What a MAML meta-iteration costs — {report['workload']}: {report['description']}"
+        f"\nper-task {report['path']!r} path; time: the median, shaded from the fastest to the slowest"
+        f" of {report['settings']['repeats']} meta-iterations",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return axes

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mamllib.course import NOTEBOOKS
+from mamllib.paths import NOTEBOOKS
 from mamllib.progress import in_notebook
 
 _WIDGET = "application/vnd.jupyter.widget-view+json"

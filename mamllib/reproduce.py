@@ -36,10 +36,10 @@ import torch.nn.functional as F
 from mamllib.checkpoints import atomic_write_text, hardware
 from mamllib.evaluate import adaptation_curve, summarize_curve
 from mamllib.maml import MAML, InnerLR, check_inner_lr, check_steps
+from mamllib.paths import FIGURES, RESULTS, ROOT
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import load_learner
 
-ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = {
     "MAML": ROOT / "checkpoints" / "sinusoid_maml.pt",
     "MAML (first-order)": ROOT / "checkpoints" / "sinusoid_maml_fo.pt",
@@ -562,8 +562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="omniglot only: re-evaluate just this setting (e.g. '5-way 1-shot'; repeatable) "
         "and keep the others from the existing results/omniglot.json",
     )  # fmt: skip
-    parser.add_argument("--figures", type=Path, default=ROOT / "figures")
-    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--figures", type=Path, default=FIGURES)
+    parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (default 1: faster for these small networks)")  # fmt: skip
     args = parser.parse_args(argv)

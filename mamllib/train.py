@@ -385,7 +385,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
             "--threads", type=int, default=1,
             help="CPU threads for torch (default 1: faster for these small networks on a "
             "2-core CPU, and far faster when other programs are busy; python -m "
-            "mamllib.bench_threads measures it)",
+            "mamllib.tools.bench_threads measures it)",
         )  # fmt: skip
         if name == "omniglot":
             p.add_argument(

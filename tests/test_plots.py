@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mamllib.plots import COLORS, STYLES, plot_curves, plot_fit, plural, style_for
+from mamllib.plots import COLORS, STYLES, plot_cost, plot_curves, plot_fit, plural, style_for
 from mamllib.reproduce import (
     DIVERGED_MSE,
     ROOT,
@@ -192,3 +192,20 @@ def test_navigation_paths_figure_shares_its_axes():
     assert any(", 1 step:" in t for t in titles) and not any("1 steps" in t for t in titles)
     assert {ax.get_xlabel() for ax in fig.axes[-4:]} == {"x"}
     assert np.isfinite([float(t.split(": ")[-1]) for t in titles]).all()
+
+
+def test_cost_figure_draws_both_orders_on_the_shipped_report():
+    report = json.loads((ROOT / "results" / "cost.json").read_text())
+    time_ax, memory_ax = plot_cost(report)
+    for ax in (time_ax, memory_ax):
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+            "second-order",
+            "first-order",
+        ]
+        assert ax.get_xlabel() == "inner steps"
+    steps = report["settings"]["max_steps"]
+    second, first = (line.get_ydata() for line in memory_ax.get_lines())
+    assert len(second) == len(first) == steps
+    assert second[-1] > second[0] and np.ptp(first) == 0  # second-order grows, first-order flat
+    assert "MB per step" in memory_ax.get_title()
+    assert time_ax.figure is memory_ax.figure

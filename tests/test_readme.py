@@ -2,7 +2,7 @@
 
 import re
 
-from mamllib.reproduce import ROOT
+from mamllib.paths import ROOT
 
 
 def _commands():

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mamllib import paths
 from mamllib.checkpoints import hardware, load_checkpoint, load_state_strict
 from mamllib.checks import check_int, check_positive_float
 from mamllib.evaluate import mean_ci95
@@ -276,11 +277,10 @@ class NavigationExperiment(Experiment):
 
 # ----------------------------------------------------------------------------- Table 4
 
-CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 CHECKPOINTS = {
-    "MAML": CHECKPOINT_DIR / "navigation_maml.pt",
-    "pre-trained": CHECKPOINT_DIR / "navigation_pretrain.pt",
-    "oracle": CHECKPOINT_DIR / "navigation_oracle.pt",
+    "MAML": paths.CHECKPOINTS / "navigation_maml.pt",
+    "pre-trained": paths.CHECKPOINTS / "navigation_pretrain.pt",
+    "oracle": paths.CHECKPOINTS / "navigation_oracle.pt",
 }
 TEST_SEED = 2017  # the 40 test goals; training and validation goals come from other seeds
 NOISE_SEED = 4  # action noise of the evaluation episodes

@@ -26,6 +26,7 @@ from mamllib.evaluate import accuracy, adaptation_curve, summarize_curve
 from mamllib.experiments.common import Experiment, MetaTrainingConfig, resolve_device
 from mamllib.maml import MAML, check_steps
 from mamllib.models import Conv4
+from mamllib.paths import CHECKPOINTS
 from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 
@@ -314,7 +315,6 @@ def evaluate_learners(
 
 # ----------------------------------------------------------------------------- shipped learners
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent.parent / "checkpoints"
 FIRST_ORDER = "MAML (first-order)"
 REQUIRED = ("MAML", "pre-trained")
 SHARED_PRETRAIN = "omniglot_5way1shot_pretrain.pt"  # the pre-trained network for every setting
@@ -324,7 +324,7 @@ def checkpoint_paths(
     n_way: int = 5, k_shot: int = 1, checkpoint_dir: str | Path | None = None
 ) -> dict[str, Path]:
     """Where the shipped N-way K-shot checkpoints live, by learner label (present or not)."""
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINT_DIR
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINTS
     stem = f"omniglot_{n_way}way{k_shot}shot"
     pretrained = folder / f"{stem}_pretrain.pt"
     if not pretrained.is_file():

@@ -2,8 +2,8 @@
 
 Command line::
 
-    python -m mamllib.bench_threads                   # every workload, 1 and 2 threads
-    python -m mamllib.bench_threads --workloads sinusoid-train --repeats 5
+    python -m mamllib.tools.bench_threads             # every workload, 1 and 2 threads
+    python -m mamllib.tools.bench_threads --workloads sinusoid-train --repeats 5
 
 Each workload is the heavy part of a notebook cell or a training command, on data of
 the same shapes (random images stand in for Omniglot, so no data set is needed). Every
@@ -57,7 +57,7 @@ def _sinusoid_train() -> None:
 def _omniglot_batch(num_tasks: int, k_query: int):
     import torch
 
-    from mamllib.tasks.base import TaskBatch
+    from mamllib.batch import TaskBatch
 
     labels = torch.arange(5)
     return TaskBatch(
@@ -139,7 +139,7 @@ def measure(workload: str, threads: int, load: int) -> float:
     hogs = [_busy() for _ in range(load)]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "mamllib.bench_threads", "--_child", workload, str(threads)],
+            [sys.executable, "-m", "mamllib.tools.bench_threads", "--_child", workload, str(threads)],
             capture_output=True, text=True, env=env,
         )  # fmt: skip
     finally:
@@ -191,7 +191,7 @@ def format_table(rows: list[dict], threads: Sequence[int], load: int) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m mamllib.bench_threads", description=__doc__,
+        prog="python -m mamllib.tools.bench_threads", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     parser.add_argument("--workloads", default=",".join(WORKLOADS),

@@ -2,14 +2,14 @@
 
 Command line (maintainers; from the repository root, with the data available)::
 
-    python -m mamllib.run_notebooks                    # all three, outputs saved in place
-    python -m mamllib.run_notebooks 02_omniglot --class-mode
+    python -m mamllib.tools.run_notebooks              # all three, outputs saved in place
+    python -m mamllib.tools.run_notebooks 02_omniglot --class-mode
 
 Each notebook runs top to bottom in a fresh kernel, in full mode (``MAMLLIB_FAST=0``),
 from its own folder. Its outputs are saved in place with progress bars collapsed to
 their last line and execution metadata stripped, and every cell's wall time goes to
 ``results/notebook_times.json``. The notebooks' headers and the "about N s" notes
-beside their long cells quote these times, and ``tests/test_notebook_times.py`` checks
+beside their long cells quote these times, and ``tests/test_tools_run_notebooks.py`` checks
 that they agree. ``--class-mode`` times the lecture variant (``MAMLLIB_CLASS=1``:
 smaller evaluations) without saving its outputs.
 """
@@ -28,9 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mamllib.course import ROOT, select_notebooks
+from mamllib.paths import RESULTS
+from mamllib.tools.course import select_notebooks
 
-TIMES = ROOT / "results" / "notebook_times.json"
+TIMES = RESULTS / "notebook_times.json"
 
 
 # A long cell's first line says how long it takes, e.g.
@@ -111,7 +112,7 @@ def record(path: Path, nb: Any, seconds: list[float], mode: str) -> dict[str, An
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mamllib.run_notebooks", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m mamllib.tools.run_notebooks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
     parser.add_argument("--class-mode", action="store_true",

@@ -1,4 +1,4 @@
-"""``python -m mamllib.bench``: it runs, checks the paths agree, and reports each.
+"""``python -m mamllib.tools.bench``: it runs, checks the paths agree, and reports each.
 
 No timing assertions: the CI machine is small and shared.
 """
@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from mamllib import bench
-from mamllib.bench import WORKLOADS, main
+from mamllib.tools import bench
+from mamllib.tools.bench import main
+from mamllib.workloads import WORKLOADS
 
 
 @pytest.mark.slow

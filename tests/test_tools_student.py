@@ -1,13 +1,13 @@
-"""Student copies (``python -m mamllib.student``): up to date, no solutions, every exercise."""
+"""Student copies (``python -m mamllib.tools.student``): up to date, no solutions, every exercise."""
 
 import ast
 
 import nbformat
 import pytest
 
-from mamllib import student
-from mamllib.course import select_notebooks
 from mamllib.exercises import check
+from mamllib.tools import student
+from mamllib.tools.course import select_notebooks
 
 NOTEBOOKS = select_notebooks()
 

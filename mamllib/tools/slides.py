@@ -1,7 +1,7 @@
 """reveal.js slide decks of the notebooks that work offline, from disk.
 
-    python -m mamllib.slides                       # build/slides/index.html and one deck per notebook
-    python -m mamllib.slides 01_sinusoid --out /tmp/slides
+    python -m mamllib.tools.slides     # build/slides/index.html and one deck per notebook
+    python -m mamllib.tools.slides 01_sinusoid --out /tmp/slides
 
 Each notebook becomes ``<out>/<name>.slides.html`` (nbconvert's ``SlidesExporter``; the
 cells' ``metadata.slideshow.slide_type`` make the slides), and ``<out>/index.html`` lists
@@ -40,7 +40,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mamllib.course import NOTEBOOKS, ROOT, notebook_parser, select_notebooks
+from mamllib.paths import NOTEBOOKS, ROOT
+from mamllib.tools.course import notebook_parser, select_notebooks
 
 DEFAULT_OUT = ROOT / "build" / "slides"
 CACHE_ENV = "MAMLLIB_CACHE"
@@ -217,7 +218,7 @@ def fetch(
         found = _integrity(path)
         if found != package.integrity:
             raise VendorError(
-                f"{path} is not {package.spec} as pinned in mamllib.slides (found {found[:24]}…, "
+                f"{path} is not {package.spec} as pinned in mamllib.tools.slides (found {found[:24]}…, "
                 f"pinned {package.integrity[:24]}…): delete it and build again to fetch it anew."
             )
         tarballs[package.name] = path
@@ -337,7 +338,7 @@ kbd {{ border: 1px solid #ccc; border-radius: 3px; padding: 0 .3em; }}
 <p>Keys: <kbd>→</kbd>/<kbd>←</kbd> next and previous section, <kbd>↓</kbd>/<kbd>↑</kbd> its steps,
 <kbd>Space</kbd> everything in order, <kbd>Esc</kbd> overview, <kbd>S</kbd> speaker notes.
 Long slides scroll. The interactive dashboards need Jupyter: open the notebooks for them.</p>
-<p>Built by <code>python -m mamllib.slides</code>; everything loads from this folder, no network needed.</p>
+<p>Built by <code>python -m mamllib.tools.slides</code>; everything loads from this folder, no network needed.</p>
 </body>
 </html>
 """
@@ -371,7 +372,7 @@ def build(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = notebook_parser("python -m mamllib.slides", __doc__, DEFAULT_OUT)
+    parser = notebook_parser("python -m mamllib.tools.slides", __doc__, DEFAULT_OUT)
     parser.add_argument(
         "--cache", type=Path, default=None, help=f"npm tarballs (default {default_cache()})"
     )

@@ -1,6 +1,6 @@
 """The times the notebooks state come from re-executing them, and the outputs are clean.
 
-``python -m mamllib.run_notebooks`` re-executes each notebook in full and records every
+``python -m mamllib.tools.run_notebooks`` re-executes each notebook in full and records every
 code cell's wall time in ``results/notebook_times.json`` (and, with ``--class-mode``,
 the lecture variant's). Each notebook's header states its total, and each cell that
 takes more than 10 s says so on its first line; these tests hold the statements to the
@@ -15,12 +15,14 @@ import re
 import nbformat
 import pytest
 
-from mamllib.course import NOTEBOOKS, ROOT
-from mamllib.run_notebooks import TIME_NOTE, code_hash
+from mamllib.paths import NOTEBOOKS, RESULTS
+from mamllib.tools.run_notebooks import TIME_NOTE, code_hash
 
-TIMES = json.loads((ROOT / "results" / "notebook_times.json").read_text())
+TIMES = json.loads((RESULTS / "notebook_times.json").read_text())
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
-HEADER = re.compile(r"Running every cell takes about (\d+(?:\.\d+)?) (minutes?|seconds) on a 2-core CPU")
+HEADER = re.compile(
+    r"Running every cell takes about (\d+(?:\.\d+)?) (minutes?|seconds) on a 2-core CPU"
+)
 SLOW_S = 10  # a cell this slow says how long it takes
 CLASS_LIMIT_S = 60  # in class mode every cell finishes within a minute
 
@@ -41,21 +43,26 @@ def notebook(request):
 
 def test_the_record_belongs_to_this_code(notebook):
     path, nb = notebook
-    assert path.stem in TIMES, f"run python -m mamllib.run_notebooks {path.stem}"
+    assert path.stem in TIMES, f"run python -m mamllib.tools.run_notebooks {path.stem}"
     for mode, entry in TIMES[path.stem].items():
         assert entry["code_hash"] == code_hash(nb), (
             f"{path.name} changed since its {mode}-mode timing: "
-            f"python -m mamllib.run_notebooks {path.stem}" + (" --class-mode" if mode == "class" else "")
+            f"python -m mamllib.tools.run_notebooks {path.stem}"
+            + (" --class-mode" if mode == "class" else "")
         )
 
 
 def test_the_header_states_the_measured_total(notebook):
     path, nb = notebook
     match = HEADER.search(nb.cells[0].source)
-    assert match, f"{path.name}: the header must say 'Running every cell takes about N minutes on a 2-core CPU'"
+    assert match, (
+        f"{path.name}: the header must say 'Running every cell takes about N minutes on a 2-core CPU'"
+    )
     measured = TIMES[path.stem]["full"]["total_s"]
     stated = _seconds(*match.groups())
-    assert _close(stated, measured), f"{path.name}: header says {stated:.0f} s, measured {measured:.0f} s"
+    assert _close(stated, measured), (
+        f"{path.name}: header says {stated:.0f} s, measured {measured:.0f} s"
+    )
 
 
 def test_every_slow_cell_says_how_long_it_takes(notebook):
@@ -83,7 +90,9 @@ def test_every_slow_cell_says_how_long_it_takes(notebook):
 def test_class_mode_keeps_every_cell_under_a_minute(notebook):
     path, _ = notebook
     lecture = TIMES[path.stem].get("class")
-    assert lecture, f"time the class mode: python -m mamllib.run_notebooks {path.stem} --class-mode"
+    assert lecture, (
+        f"time the class mode: python -m mamllib.tools.run_notebooks {path.stem} --class-mode"
+    )
     slow = {k: s for k, s in enumerate(lecture["code_cells"]) if s >= CLASS_LIMIT_S}
     assert not slow, f"{path.name}: code cells over a minute in class mode: {slow}"
 

@@ -2,11 +2,12 @@
 
 Command line::
 
-    python -m mamllib.bench                       # every workload, on CUDA when available
-    python -m mamllib.bench --device cpu --workloads W1,W2 --threads 2 --json bench.json
-    python -m mamllib.bench --quick               # a few iterations: a smoke test
+    python -m mamllib.tools.bench                 # every workload, on CUDA when available
+    python -m mamllib.tools.bench --device cpu --workloads W1,W2 --threads 2 --json bench.json
+    python -m mamllib.tools.bench --quick         # a few iterations: a smoke test
 
-Each workload runs the paper's shapes on random data (no data set needed). For each
+Each workload (``mamllib.workloads``) runs the paper's shapes on random data (no data set
+needed). For each
 workload every path (``loop``, ``vmap``, ``hybrid``) must first agree with ``loop`` on
 the meta-gradient of one fixed batch at the same θ (in float64, the largest difference
 at most 1e-9 of the largest gradient entry); a workload whose paths disagree is
@@ -31,7 +32,6 @@ only good to about a megabyte. The absolute figures are in the JSON as well.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -40,202 +40,29 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
-from mamllib.maml import LossFn, choose_path, meta_loss, named_buffers, named_params
-from mamllib.models import MLP, Conv4
-from mamllib.tasks.base import TaskBatch
-from mamllib.tasks.sinusoid import SinusoidTasks
-from mamllib.train import resolve_device
+from mamllib.experiments.common import resolve_device
+from mamllib.maml import choose_path
+from mamllib.workloads import (
+    SEED,
+    WORKLOADS,
+    Workload,
+    build,
+    meta_iteration,
+    objective,
+    parse_workloads,
+)
 
 BENCH_PATHS = ("loop", "vmap", "hybrid")
-SEED = 0
 GRAD_TOL = 1e-9
 DEFAULTS = {"warmup": 3, "iters": 20, "repeats": 5}
 QUICK = {"warmup": 1, "iters": 3, "repeats": 2}
-
-
-# ----------------------------------------------------------------------------- workloads
-
-
-@dataclass(frozen=True)
-class Workload:
-    """One benchmarked meta-training configuration.
-
-    Attributes:
-        name: short name used by ``--workloads`` (e.g. ``"W1"``).
-        description: one line for the report.
-        build_model: returns a fresh model (called after seeding, so θ is fixed).
-        make_batch: ``make_batch(meta_batch_size, generator) -> TaskBatch`` of random
-            data with the paper's shapes, on the CPU.
-        loss_fn: ``loss_fn(prediction, target) -> scalar``.
-        inner_lr: α.
-        steps: inner updates per task.
-        first_order: first-order MAML (drop the Hessian term).
-        meta_batch_size: tasks per meta-update.
-        outer_lr: β, Adam's learning rate.
-    """
-
-    name: str
-    description: str
-    build_model: Callable[[], nn.Module]
-    make_batch: Callable[[int, torch.Generator], TaskBatch]
-    loss_fn: LossFn
-    inner_lr: float
-    steps: int
-    first_order: bool
-    meta_batch_size: int
-    outer_lr: float = 1e-3
-
-
-def _sinusoid_mlp() -> nn.Module:
-    return MLP((1, 40, 40, 1))
-
-
-def _sinusoid_batch(meta_batch_size: int, generator: torch.Generator) -> TaskBatch:
-    return SinusoidTasks().sample(meta_batch_size, 10, 10, generator=generator)
-
-
-W1 = Workload(
-    name="W1",
-    description="sinusoid MLP 1-40-40-1, K=10+10, 25 tasks, 1 inner step, second-order",
-    build_model=_sinusoid_mlp,
-    make_batch=_sinusoid_batch,
-    loss_fn=F.mse_loss,
-    inner_lr=0.01,
-    steps=1,
-    first_order=False,
-    meta_batch_size=25,
-)
-
-
-def _omniglot_batch(n_way: int, k_shot: int, k_query: int):
-    def make(meta_batch_size: int, generator: torch.Generator) -> TaskBatch:
-        def images(per_class: int) -> torch.Tensor:
-            return torch.rand(meta_batch_size, n_way * per_class, 1, 28, 28, generator=generator)
-
-        def labels(per_class: int) -> torch.Tensor:
-            return torch.arange(n_way).repeat_interleave(per_class).repeat(meta_batch_size, 1)
-
-        return TaskBatch(images(k_shot), labels(k_shot), images(k_query), labels(k_query))
-
-    return make
-
-
-W3 = Workload(
-    name="W3",
-    description="Omniglot Conv4, 5-way 1-shot, 15 query/class, 32 tasks, 1 inner step, second-order",
-    build_model=lambda: Conv4(5),
-    make_batch=_omniglot_batch(5, 1, 15),
-    loss_fn=F.cross_entropy,
-    inner_lr=0.4,
-    steps=1,
-    first_order=False,
-    meta_batch_size=32,
-)
-
-W4 = Workload(
-    name="W4",
-    description="Omniglot Conv4, 20-way 1-shot, 15 query/class, 16 tasks, 5 inner steps, second-order",
-    build_model=lambda: Conv4(20),
-    make_batch=_omniglot_batch(20, 1, 15),
-    loss_fn=F.cross_entropy,
-    inner_lr=0.1,
-    steps=5,
-    first_order=False,
-    meta_batch_size=16,
-)
-
-WORKLOADS: dict[str, Workload] = {
-    w.name: w
-    for w in (
-        W1,
-        dataclasses.replace(
-            W1,
-            name="W1-FO",
-            description=W1.description.replace("second-order", "first-order"),
-            first_order=True,
-        ),
-        dataclasses.replace(
-            W1,
-            name="W2",
-            description=W1.description.replace("1 inner step", "5 inner steps"),
-            steps=5,
-        ),
-        W3,
-        dataclasses.replace(
-            W3,
-            name="W3-FO",
-            description=W3.description.replace("second-order", "first-order"),
-            first_order=True,
-        ),
-        W4,
-    )
-}
-
-
-def parse_workloads(spec: str) -> list[Workload]:
-    """``"W1,W2"`` -> the workloads, in that order; unknown names raise ``ValueError``."""
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in WORKLOADS]
-    if unknown or not names:
-        raise ValueError(
-            f"unknown workload(s) {unknown or [spec]}; valid names: {', '.join(WORKLOADS)}"
-        )
-    return [WORKLOADS[n] for n in dict.fromkeys(names)]
-
-
-@dataclass
-class Setup:
-    """What one measurement needs: the seeded model, a fixed batch and Adam over θ."""
-
-    model: nn.Module
-    batch: TaskBatch
-    optimizer: torch.optim.Optimizer
-
-
-def _floating(t: Tensor, dtype: torch.dtype) -> Tensor:
-    return t.to(dtype) if t.is_floating_point() else t
-
-
-def build(workload: Workload, device: torch.device, dtype: torch.dtype = torch.float32) -> Setup:
-    torch.manual_seed(SEED)
-    model = workload.build_model().to(device, dtype)
-    b = workload.make_batch(workload.meta_batch_size, torch.Generator().manual_seed(SEED))
-    batch = TaskBatch(
-        *(_floating(t, dtype) for t in (b.x_support, b.y_support, b.x_query, b.y_query))
-    ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=workload.outer_lr)
-    return Setup(model, batch, optimizer)
-
-
-def _objective(workload: Workload, setup: Setup, path: str) -> Tensor:
-    return meta_loss(
-        setup.model,
-        named_params(setup.model),
-        setup.batch,
-        workload.loss_fn,
-        inner_lr=workload.inner_lr,
-        steps=workload.steps,
-        first_order=workload.first_order,
-        path=path,
-        buffers=named_buffers(setup.model),
-    ).loss
-
-
-def meta_iteration(workload: Workload, setup: Setup, path: str) -> None:
-    """What is timed: one meta-update on the fixed batch."""
-    setup.optimizer.zero_grad(set_to_none=True)
-    _objective(workload, setup, path).backward()
-    setup.optimizer.step()
 
 
 # ----------------------------------------------------------------------------- gradient check
@@ -269,7 +96,7 @@ def check_gradients(workload: Workload, device: torch.device) -> tuple[bool, flo
             path: torch.cat(
                 [
                     g.reshape(-1)
-                    for g in torch.autograd.grad(_objective(workload, setup, path), params)
+                    for g in torch.autograd.grad(objective(workload, setup, path), params)
                 ]
             )
             for path in BENCH_PATHS
@@ -363,7 +190,7 @@ def _run_child(
     cmd = [
         sys.executable,
         "-m",
-        "mamllib.bench",
+        "mamllib.tools.bench",
         "--_child",
         workload.name,
         path,
@@ -468,7 +295,7 @@ def _positive_int(text: str) -> int:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m mamllib.bench",
+        prog="python -m mamllib.tools.bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,4 +1,4 @@
-"""Slide decks (``python -m mamllib.slides``): the metadata that makes them, and decks that
+"""Slide decks (``python -m mamllib.tools.slides``): the metadata that makes them, and decks that
 load nothing from the network — checked in the HTML and in a real browser from file://.
 
 The decks are built once for this module, from the npm cache (``$MAMLLIB_CACHE``, filled
@@ -19,8 +19,9 @@ import nbformat
 import pytest
 from browser import in_ci
 
-from mamllib import slides
-from mamllib.course import ROOT, select_notebooks
+from mamllib.paths import ROOT
+from mamllib.tools import slides
+from mamllib.tools.course import select_notebooks
 
 NOTEBOOKS = select_notebooks()
 NOTEBOOKS_BY_NAME = {path.stem: path for path in NOTEBOOKS}

@@ -1,7 +1,7 @@
-"""Where the course's notebooks live, and picking some of them by name.
+"""Picking some of the course's notebooks by name, and the command line that does it.
 
-Shared by the commands that derive files from the notebooks (``mamllib.slides``,
-``mamllib.student``). Imports nothing heavy.
+Shared by the commands that derive files from the notebooks (``mamllib.tools.slides``,
+``mamllib.tools.student``, ``mamllib.tools.run_notebooks``). Imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+from mamllib.paths import NOTEBOOKS
 
 
 def select_notebooks(names: Sequence[str] = (), folder: Path = NOTEBOOKS) -> list[Path]:
