@@ -4,6 +4,9 @@ Pre-training (the paper's "pretrained" baseline): one network trained on all tas
 jointly, with no inner loop, then fine-tuned at test time with the same α and steps as
 MAML. Its objective is the plain supervised loss over every example of every task in the
 meta-batch; it is what MAML's objective becomes with zero inner steps.
+
+Pixel-space nearest neighbour (``pixel_nearest_neighbour_accuracy``): labels each Omniglot
+query image like its nearest support image; it learns nothing, a floor for any method.
 """
 
 from __future__ import annotations
@@ -34,3 +37,14 @@ def multitask_loss(
     x = torch.cat([batch.x_support, batch.x_query], dim=1).flatten(0, 1)
     y = torch.cat([batch.y_support, batch.y_query], dim=1).flatten(0, 1)
     return loss_fn(predict(model, params, x, buffers), y)
+
+
+def pixel_nearest_neighbour_accuracy(batch: TaskBatch) -> Tensor:
+    """``[T]`` query accuracy of labelling each query image like its nearest support image.
+
+    Distances are Euclidean in pixel space; nothing is learned. A floor for any method.
+    """
+    xs, xq = batch.x_support.flatten(2).double(), batch.x_query.flatten(2).double()
+    distances = torch.cdist(xq, xs, compute_mode="donot_use_mm_for_euclid_dist")
+    predicted = batch.y_support.gather(1, distances.argmin(-1))
+    return (predicted == batch.y_query).float().mean(1)

@@ -27,7 +27,7 @@ graph during the forward, so everything the meta-backward will need exists, and 
 counted, when the forward returns. The ``"hybrid"`` path computes the meta-gradient
 inside the forward task by task, so there the forward's end is not where memory peaks.
 
-The figure is ``mamllib.plots.plot_cost``; the command line that writes
+The figure is ``mamllib.viz.figures.plot_cost``; the command line that writes
 ``results/cost.json`` and ``figures/cost_vs_steps.png`` is ``python -m mamllib.tools.cost``.
 """
 

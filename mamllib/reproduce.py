@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,13 @@ from mamllib.maml import MAML, InnerLR, check_inner_lr, check_steps
 from mamllib.paths import FIGURES, RESULTS, ROOT
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import load_learner
+from mamllib.viz.figures import (
+    figure_navigation_paths,
+    figure_navigation_returns,
+    figure_omniglot_curves,
+    figure_sinusoid_curves,
+    figure_sinusoid_fits,
+)
 
 CHECKPOINTS = {
     "MAML": ROOT / "checkpoints" / "sinusoid_maml.pt",
@@ -181,92 +188,46 @@ def table2_markdown(results: dict[str, Any]) -> str:
 
 
 @torch.no_grad()
-def figure_fits(learners: dict[str, MAML], seed: int = 3, steps: int = 10):
-    """The paper's Figure 2: fits after 1 and 10 steps at K = 5 and K = 10, one task each.
+def fits_data(
+    learners: Mapping[str, MAML], seed: int = 3, steps: int = 10
+) -> dict[int, dict[str, Any]]:
+    """What the paper's Figure 2 shows (``viz.figures.figure_sinusoid_fits``): one fresh task
+    for K = 5 and one for K = 10, and the MAML and pre-trained networks' predictions on a
+    grid after 0, 1 and ``steps`` steps of SGD on its K support points (each with its own α).
 
-    Each learner's curves share its colour and differ in line style (0 steps dashed,
-    1 step dotted, ``steps`` solid); one legend per row, beside the panels.
+    Args:
+        learners: label -> learner, with ``"MAML"`` and ``"pre-trained"``
+            (``load_sinusoid_learners``).
+        seed: the tasks (K's task is drawn with seed + K).
+        steps: the most steps shown.
+
+    Returns:
+        K -> ``{"x": [G, 1]`` grid, ``"y": [G, 1]`` the task's function on it,
+        ``"x_support", "y_support": [K, 1]``, ``"predictions"``: label -> {number of steps:
+        ``[G, 1]`` prediction}}.
     """
-    import matplotlib.pyplot as plt
-
-    from mamllib.plots import plot_fit, plural
-
-    fig, axes = plt.subplots(2, 2, figsize=(12.5, 7), sharex=True, sharey=True)
     tasks = SinusoidTasks()
     grid = tasks.grid()
-    for col, k in enumerate((5, 10)):
+    fits: dict[int, dict[str, Any]] = {}
+    for k in (5, 10):
         batch = tasks.sample(1, k, 1, generator=torch.Generator().manual_seed(seed + k))
         amp, phase = batch.info["amplitude"], batch.info["phase"]
-        for row, label in enumerate(("MAML", "pre-trained")):
+        predictions = {}
+        for label in ("MAML", "pre-trained"):
             learner = learners[label]
-            preds = {f"{label}, 0 steps": learner(grid)}
+            preds = {0: learner(grid)}
             theta = learner.params
             for s in range(1, steps + 1):
                 theta, _ = learner.adapt(
                     batch.x_support[0], batch.y_support[0], steps=1, params=theta, first_order=True
                 )
                 if s in (1, steps):
-                    preds[f"{label}, {plural(s, 'step')}"] = learner(grid, params=theta)
-            plot_fit(grid, tasks.function(grid, amp, phase), {k_: v.detach() for k_, v in preds.items()},
-                     batch.x_support[0], batch.y_support[0], legend=False,
-                     title=f"{label}, K = {k} support points", ax=axes[row, col])  # fmt: skip
-    for ax in axes.flat:
-        ax.label_outer()  # the axes are shared
-    for row in axes:
-        handles, labels = row[-1].get_legend_handles_labels()
-        labels = [label.split(" (K=")[0] + " points" if label.startswith("support") else label
-                  for label in labels]  # fmt: skip
-        row[-1].legend(handles, labels, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1),
-                       borderaxespad=0)  # fmt: skip
-    fig.suptitle(
-        "Few-shot adaptation to a new sine wave after 0, 1 and 10 gradient steps "
-        "(cf. Finn et al. 2017, Figure 2)"
-    )
-    fig.tight_layout()
-    return fig
-
-
-def figure_curves(results: dict[str, Any]):
-    """The paper's Figure 3: query MSE vs gradient steps, one panel per K.
-
-    Where fixed-α SGD diverged on some tasks (MSE > ``DIVERGED_MSE``), the mean is over
-    the other tasks and the point is marked with a cross. When the pre-trained net's best
-    α on validation tasks is the α it is shown with, its two curves are one, drawn once.
-    """
-    import matplotlib.pyplot as plt
-
-    from mamllib.plots import plot_curves
-
-    ks = list(results["curves"])
-    best = results["pretrained_best_inner_lr"]
-    fig, axes = plt.subplots(1, len(ks), figsize=(4.6 * len(ks), 4.6), sharey=True, squeeze=False)
-    for ax, k in zip(axes[0], ks):
-        runs = dict(results["curves"][k])
-        if runs.get("pre-trained (best α)") == runs.get("pre-trained"):
-            alpha = results["inner_lr"]["pre-trained"]
-            runs[f"pre-trained (α = {alpha:g}, also the best α)"] = runs.pop("pre-trained")
-            del runs["pre-trained (best α)"]
-        elif "pre-trained (best α)" in runs:
-            runs[f"pre-trained (best α): α = {best:g}"] = runs.pop("pre-trained (best α)")
-        curves = {label: (c["mean_not_diverged"], None if any(c["diverged"]) else c["ci95"])
-                  for label, c in runs.items()}  # fmt: skip
-        flagged = {
-            label: [s for s, n in enumerate(c["diverged"]) if n] for label, c in runs.items()
-        }
-        paper = PAPER_TABLE2 if k == "5" else None
-        plot_curves(curves, paper=paper, title=f"K = {k} support points", log=True,
-                    flagged=flagged, legend=False, ax=ax)  # fmt: skip
-        ax.set_ylabel("query MSE (log scale)")
-    for ax in axes[0][1:]:
-        ax.set_ylabel("")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
-    fig.suptitle(
-        f"Query MSE after fine-tuning on K points, {results['num_tasks']} fresh tasks per K "
-        "(cf. Figure 3; ×: some tasks diverged, mean over the others)"
-    )
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
-    return fig
+                    preds[s] = learner(grid, params=theta)
+            predictions[label] = preds
+        fits[k] = {"x": grid, "y": tasks.function(grid, amp, phase),
+                   "x_support": batch.x_support[0], "y_support": batch.y_support[0],
+                   "predictions": predictions}  # fmt: skip
+    return fits
 
 
 # ----------------------------------------------------------------------------- Omniglot
@@ -457,73 +418,72 @@ def table1_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def figure_omniglot(results: dict[str, Any]):
-    """Accuracy vs inner steps at test time, one panel per shipped setting, on one
-    accuracy axis (0–100%), chance (1/N) dotted."""
-    import matplotlib.pyplot as plt
+def _cell(summary: Mapping, step: int) -> str:
+    return f"{100 * summary['mean'][step]:.1f} ± {100 * summary['ci95'][step]:.1f}"
 
-    from mamllib.plots import plot_curves
 
-    settings = dict(omniglot_settings(results))
-    n = max(1, len(settings))
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4.4), sharey=True, squeeze=False)
-    for ax, (setting, r) in zip(axes[0], settings.items()):
-        curves = {
-            name: ([100 * v for v in c["mean"]], [100 * v for v in c["ci95"]])
-            for name, c in r["curves"].items()
-        }
-        plot_curves(curves, ylabel="query accuracy (%)", title=f"Omniglot {setting}",
-                    legend=False, ax=ax)  # fmt: skip
-        ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label="chance (1/N)")
-        ax.set_ylim(0, 101)
-    for ax in axes[0][1:]:
-        ax.set_ylabel("")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
-    fig.suptitle(
-        f"Accuracy after fine-tuning on the support set, {results['num_tasks']} test tasks\n"
-        "(batch norm on each query batch's statistics, as in the paper: transductive)",
-        fontsize=11,
-    )
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    return fig
+def accuracy_table_markdown(
+    results: Mapping[str, Mapping],
+    n_way: int = 5,
+    k_shot: int = 1,
+    steps: Sequence[int] = (0, 1, 2, 3),
+) -> str:
+    """Query accuracy (%) ± 95% CI after each of ``steps``, with the published numbers: the
+    notebook's table of one setting's learners (``table1_markdown``: the shipped settings').
+
+    The published numbers are after the paper's test-time steps (3 for 5-way), so they
+    go in the last column.
+
+    Args:
+        results: label -> ``summarize_curve`` output (``evaluate_learners``).
+    """
+    from mamllib.experiments.omniglot import PAPER_FIRST_ORDER, PAPER_TABLE1
+
+    tasks = next(iter(results.values()))["num_tasks"]
+    header = " | ".join(f"{s} step{'' if s == 1 else 's'}" for s in steps)
+    rows = [
+        f"| {n_way}-way {k_shot}-shot, {tasks} test tasks: accuracy % ± 95% CI | {header} |",
+        "|---|" + "---:|" * len(steps),
+    ]
+    rows += [
+        f"| {label} | " + " | ".join(_cell(summary, s) for s in steps) + " |"
+        for label, summary in results.items()
+    ]
+    blanks = " | ".join("" for _ in steps[:-1])
+    if (n_way, k_shot) in PAPER_TABLE1:
+        mean, ci = PAPER_TABLE1[(n_way, k_shot)]
+        rows.append(f"| MAML, paper (Finn et al. 2017) | {blanks} | {mean} ± {ci} |")
+    if (n_way, k_shot) in PAPER_FIRST_ORDER:
+        rows.append(
+            f"| first-order MAML, published (Nichol et al. 2018) | {blanks} | "
+            f"{PAPER_FIRST_ORDER[(n_way, k_shot)]} |"
+        )
+    return "\n".join(rows)
 
 
 # ----------------------------------------------------------------------------- navigation
 
 
-def figure_navigation_returns(results: dict[str, Any]):
-    """The paper's Figure 5: average return vs gradient steps on the test goals."""
-    import matplotlib.pyplot as plt
+def navigation_paths(goal_index: int = 0, steps: int = 3, episodes: int = 10) -> dict[str, Any]:
+    """What the paths figure shows (``viz.figures.figure_navigation_paths``): the MAML,
+    pre-trained and random policies on one test goal, after 0..steps policy-gradient steps
+    with MAML's α per step.
 
-    from mamllib.rl.plots import plot_returns
+    Args:
+        goal_index: which of the test goals (``experiments.navigation.test_goals``).
+        steps: the most inner steps.
+        episodes: episodes per policy and step.
 
-    returns = results["returns"]
-    curves = {label: (r["mean"], r["ci95"]) for label, r in returns.items()
-              if label not in ("oracle", "optimal")}  # fmt: skip
-    paper = {label: results["paper_table4"][label] for label in curves}
-    oracle = returns["optimal"]["mean"][0]
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    plot_returns(curves, paper=paper, oracle=oracle, legend="outside", ax=ax,
-                 title=f"2D navigation, {results['num_goals']} test goals (cf. Figure 5)")  # fmt: skip
-    ax.set_ylabel("average return (− summed distance to the goal)")
-    fig.tight_layout()
-    return fig
-
-
-def figure_navigation_paths(goal_index: int = 0, steps: int = 3, episodes: int = 10):
-    """Paths of the MAML, pre-trained and random policies after 0..steps steps, one goal,
-    every panel on the same scale (random walks that leave it are cut and counted)."""
-    import matplotlib.pyplot as plt
-
+    Returns:
+        ``{"goal": [2]``, ``"positions"``: label -> ``steps + 1`` tensors ``[E, H + 1, 2]``
+        (the paths after each step), ``"returns"``: label -> ``[steps + 1]`` average return}.
+    """
     from mamllib.experiments.navigation import (
         NOISE_SEED,
         evaluate_policy,
         navigation_policies,
         test_goals,
     )
-    from mamllib.plots import color_for, plural
-    from mamllib.rl.plots import path_limit, plot_paths
 
     policies = {k: v for k, v in navigation_policies().items() if k != "oracle"}
     goal = test_goals()[goal_index : goal_index + 1]
@@ -531,22 +491,13 @@ def figure_navigation_paths(goal_index: int = 0, steps: int = 3, episodes: int =
     outs = {label: evaluate_policy(policy, config, goal, seed=NOISE_SEED, episodes=episodes,
                                    inner_lrs=lrs, keep_trajectories=True)
             for label, (policy, config) in policies.items()}  # fmt: skip
-    lim = path_limit(traj.positions[0] for out in outs.values() for traj in out.trajectories)
-    fig, axes = plt.subplots(len(policies), steps + 1, figsize=(2.6 * (steps + 1), 2.6 * len(policies)),
-                             squeeze=False)  # fmt: skip
-    for row, (label, out) in enumerate(outs.items()):
-        for k, traj in enumerate(out.trajectories):
-            ax = axes[row, k]
-            plot_paths(traj.positions[0], goal[0], color=color_for(label), lim=lim, ax=ax,
-                       title=f"{label}, {plural(k, 'step')}: {out.returns[0, k]:.1f}")  # fmt: skip
-            if k == 0:
-                ax.set_ylabel("y")
-            if row == len(outs) - 1:
-                ax.set_xlabel("x")
-    fig.suptitle(f"Paths to the goal ★ {tuple(round(v, 2) for v in goal[0].tolist())} after "
-                 f"0–{steps} policy-gradient steps (title: average return; the goal square dotted)")  # fmt: skip
-    fig.tight_layout()
-    return fig
+    return {
+        "goal": goal[0],
+        "positions": {
+            label: [traj.positions[0] for traj in out.trajectories] for label, out in outs.items()
+        },
+        "returns": {label: out.returns[0] for label, out in outs.items()},
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -599,7 +550,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = evaluate_navigation(num_goals=num_goals, progress=True)
         atomic_write_text(args.results / "navigation.json", json.dumps(results, indent=1) + "\n")
         figure_navigation_returns(results).savefig(args.figures / "navigation_returns.png", dpi=120)
-        figure_navigation_paths().savefig(args.figures / "navigation_trajectories.png", dpi=110)
+        figure_navigation_paths(navigation_paths()).savefig(
+            args.figures / "navigation_trajectories.png", dpi=110
+        )
         print(table4_markdown(results))
         print(f"\n{num_goals} test goals, {results['episodes']} episodes per goal and step, "
               f"on {results['hardware']}")  # fmt: skip
@@ -609,15 +562,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if kept is not None:
             results = merge_omniglot_results(kept, results)
         atomic_write_text(previous, json.dumps(results, indent=1) + "\n")
-        figure_omniglot(results).savefig(args.figures / "omniglot_accuracy_vs_steps.png", dpi=120)
+        figure_omniglot_curves(results).savefig(
+            args.figures / "omniglot_accuracy_vs_steps.png", dpi=120
+        )
         print(table1_markdown(results))
         print()
         print(omniglot_summary(results))
         return 0
     results = evaluate_sinusoid(num_tasks=args.tasks)
     atomic_write_text(args.results / "sinusoid.json", json.dumps(results, indent=1) + "\n")
-    figure_fits(load_sinusoid_learners()).savefig(args.figures / "sinusoid_fits.png", dpi=120)
-    figure_curves(results).savefig(args.figures / "sinusoid_mse_vs_steps.png", dpi=120)
+    figure_sinusoid_fits(fits_data(load_sinusoid_learners())).savefig(
+        args.figures / "sinusoid_fits.png", dpi=120
+    )
+    figure_sinusoid_curves(results).savefig(args.figures / "sinusoid_mse_vs_steps.png", dpi=120)
     print(table2_markdown(results))
     print(f"\n{args.tasks} tasks per K on {results['hardware']}; wrote {args.results / 'sinusoid.json'}, "
           f"{args.figures / 'sinusoid_fits.png'}, {args.figures / 'sinusoid_mse_vs_steps.png'}")  # fmt: skip

@@ -17,10 +17,10 @@ import torch
 from IPython.display import display
 
 from mamllib.maml import MAML
-from mamllib.plots import color_for, plot_curves, plot_fit, plural
 from mamllib.reproduce import DIVERGED_MSE, QUERY_POINTS
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import SinusoidConfig, fit
+from mamllib.viz.plots import color_for, plot_curves, plot_fit, plural
 
 
 def diverged(mse: float) -> bool:

@@ -18,9 +18,8 @@ from torch import nn
 
 from mamllib.checks import check_int
 from mamllib.experiments.navigation import NavigationConfig, evaluate_policy
-from mamllib.plots import color_for, plural
 from mamllib.rl.env import sample_goals
-from mamllib.rl.plots import path_limit, plot_paths, plot_returns
+from mamllib.viz.plots import color_for, path_limit, plot_paths, plot_returns, plural
 
 SHOWN = ("MAML", "pre-trained", "random")
 

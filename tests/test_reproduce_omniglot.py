@@ -1,4 +1,5 @@
-"""``python -m mamllib.reproduce omniglot``: partial re-evaluation and the printed summary."""
+"""``python -m mamllib.reproduce omniglot``: partial re-evaluation, the printed summary and the
+notebook's accuracy table."""
 
 import json
 
@@ -6,6 +7,7 @@ import pytest
 
 from mamllib.reproduce import (
     ROOT,
+    accuracy_table_markdown,
     evaluate_omniglot,
     main,
     merge_omniglot_results,
@@ -105,3 +107,11 @@ def test_partial_re_evaluation_end_to_end(tmp_path):
         "scratch",
     }
     assert (tmp_path / "omniglot_accuracy_vs_steps.png").stat().st_size > 10_000
+
+
+def test_accuracy_table_has_the_published_numbers():
+    summary = {"mean": [0.2, 0.9, 0.95, 0.97], "ci95": [0.01] * 4, "num_tasks": 600}
+    table = accuracy_table_markdown({"MAML": summary, "pre-trained": summary})
+    assert "600 test tasks" in table and "97.0 ± 1.0" in table
+    assert "98.7 ± 0.4" in table and "98.3" in table
+    assert len({line.count("|") for line in table.splitlines()}) == 1

@@ -14,7 +14,7 @@ from mamllib.experiments.navigation import (
     load_navigation_policy,
 )
 from mamllib.experiments.navigation import test_goals as fixed_test_goals  # not a test
-from mamllib.reproduce import ROOT
+from mamllib.reproduce import ROOT, navigation_paths
 
 RESULTS = ROOT / "results" / "navigation.json"
 
@@ -59,3 +59,28 @@ def test_maml_re_evaluated_within_the_recorded_confidence_interval(recorded):
     ci = torch.tensor(recorded["returns"]["MAML"]["ci95"], dtype=torch.float64)
     assert ((mean - ref).abs() <= ci).all(), (mean, ref, ci)
     torch.testing.assert_close(mean, ref, rtol=1e-4, atol=1e-3)
+
+
+def _returns_from_paths(positions, goal, tolerance=0.01):
+    """Mean return of ``[E, H + 1, 2]`` paths: −distance to the goal after each move, until
+    the episode reaches the goal (within ``tolerance`` in both coordinates)."""
+    offset = positions[:, 1:] - goal
+    reached = (offset.abs() < tolerance).all(-1).int()
+    active = (reached.cumsum(1) - reached) == 0  # not reached before this step
+    return -(offset.norm(dim=-1) * active).sum(1).mean().item()
+
+
+def test_navigation_paths_hold_each_policys_paths_and_returns():
+    """The paths figure's data: per policy (no oracle), the paths from the origin after
+    0..steps steps, and returns that equal the ones recomputed by hand from those paths."""
+    paths = navigation_paths(goal_index=1, steps=2, episodes=3)
+    assert torch.equal(paths["goal"], fixed_test_goals()[1])
+    assert list(paths["positions"]) == list(paths["returns"]) == ["MAML", "pre-trained", "random"]
+    for label, positions in paths["positions"].items():
+        assert len(positions) == len(paths["returns"][label]) == 3
+        for k, pos in enumerate(positions):
+            assert pos.shape == (3, 101, 2)
+            assert torch.equal(pos[:, 0], torch.zeros(3, 2))  # from the origin
+            assert float(paths["returns"][label][k]) == pytest.approx(
+                _returns_from_paths(pos, paths["goal"]), rel=1e-4
+            )

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from mamllib.checkpoints import load_checkpoint
-from mamllib.reproduce import CHECKPOINTS, ROOT, evaluate_sinusoid, fresh_tasks, mse_curve
+from mamllib.reproduce import (
+    CHECKPOINTS,
+    ROOT,
+    evaluate_sinusoid,
+    fits_data,
+    fresh_tasks,
+    load_sinusoid_learners,
+    mse_curve,
+)
+from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import load_learner
 
 
@@ -49,3 +58,27 @@ def test_recorded_results_reproduce():
         curve.mean(0), torch.tensor(recorded["curves"]["5"][label]["mean"]), rtol=1e-4, atol=1e-5,
         check_dtype=False,
     )  # fmt: skip
+
+
+def test_fits_data_are_the_learners_after_0_1_and_the_last_step():
+    """Figure 2's data: per K, the task drawn with seed + K, its function on the grid, and
+    each learner's predictions after 0, 1 and ``steps`` steps, equal to one call of
+    ``adapt`` with that many steps."""
+    learners = load_sinusoid_learners()
+    fits = fits_data(learners, seed=3, steps=4)
+    assert list(fits) == [5, 10]
+    for k, task in fits.items():
+        batch = SinusoidTasks().sample(1, k, 1, generator=torch.Generator().manual_seed(3 + k))
+        assert task["x"].shape == task["y"].shape == (200, 1)
+        assert task["x_support"].shape == task["y_support"].shape == (k, 1)
+        assert torch.equal(task["x_support"], batch.x_support[0])
+        amplitude, phase = batch.info["amplitude"], batch.info["phase"]
+        torch.testing.assert_close(task["y"], amplitude * torch.sin(task["x"] + phase))
+        assert list(task["predictions"]) == ["MAML", "pre-trained"]
+        for label, predictions in task["predictions"].items():
+            learner = learners[label]
+            assert list(predictions) == [0, 1, 4]
+            for steps, y in predictions.items():
+                theta, _ = learner.adapt(task["x_support"], task["y_support"], steps=steps,
+                                         first_order=True)  # fmt: skip
+                torch.testing.assert_close(y, learner(task["x"], params=theta).detach())

@@ -15,7 +15,7 @@ import torch
 
 from mamllib.experiments.navigation import evaluate_policy, navigation_policies, optimal_returns
 from mamllib.rl.env import GOAL_HIGH, GOAL_LOW, sample_goals
-from mamllib.rl.plots import MAX_LIMIT
+from mamllib.viz.plots import MAX_LIMIT
 from mamllib.widgets_rl import SHOWN, NavigationDashboard
 
 EPISODES = 4  # per step; the notebook shows 20, the returns are exact for any number

@@ -8,7 +8,7 @@ Command line::
 
 It runs ``mamllib.cost.measure`` on a workload of ``mamllib.workloads`` (random data of the
 paper's shapes), prints the table, and writes the report as JSON and its figure
-(``mamllib.plots.plot_cost``). What is measured, and how: ``mamllib.cost``.
+(``mamllib.viz.figures.plot_cost``). What is measured, and how: ``mamllib.cost``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from mamllib.cost import (
     series,
     workload_for,
 )
-from mamllib.plots import plot_cost
+from mamllib.viz.figures import plot_cost
 from mamllib.workloads import WORKLOADS
 
 

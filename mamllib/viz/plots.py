@@ -1,19 +1,23 @@
-"""Figure functions. Each takes ``ax=None`` (a new figure if omitted) and returns the axes."""
+"""Where the course's figures live: one colour scheme (``COLORS``, ``STYLES``, ``color_for``,
+``style_for``), one axes helper (``axes_or_new``) and the plots of curves and paths the three
+chapters share. Each plot takes ``ax=None`` (a new figure if omitted) and returns the axes.
+
+Two modules draw with these helpers and colours: ``mamllib.viz.figures``, the figures of
+several panels (the paper's, and what a meta-iteration costs), and ``mamllib.viz.images``,
+the Omniglot chapter's panels (image mosaics, one task's accuracy after each step).
+"""
 
 from __future__ import annotations
 
 import re
-import statistics
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
-
-from mamllib.cost import increments, series
+from torch import Tensor
 
 # One colour per learner across every figure of the course.
 COLORS = {
@@ -66,7 +70,9 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _ax(ax: Axes | None, figsize: tuple[float, float] = (5, 3.5)) -> Axes:
+def axes_or_new(ax: Axes | None, figsize: tuple[float, float] = (5, 3.5)) -> Axes:
+    """``ax``, or the axes of a new figure of ``figsize`` inches: every plot draws into the
+    axes it is given, so that a notebook can lay several out side by side."""
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
@@ -80,7 +86,7 @@ def plot_sinusoid_tasks(
     amplitude, phase, x_range: tuple[float, float] = (-5, 5), ax: Axes | None = None
 ) -> Axes:
     """Several tasks of the sinusoid distribution, and their mean."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     x = np.linspace(*x_range, 300)
     curves = _np(amplitude)[:, None] * np.sin(x[None, :] + _np(phase)[:, None])
     for y in curves:
@@ -139,7 +145,7 @@ def plot_fit(
             steps (0: before adapting) dashed, the most solid, any in between dotted.
         legend: draw the legend, outside the axes on the right (it would hide the curve).
     """
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     x_grid = _np(x_grid).ravel()
     ax.plot(x_grid, _np(y_true).ravel(), color=COLORS["truth"], lw=2, label=truth_label)
     styles = _step_styles(list(predictions))
@@ -183,7 +189,7 @@ def plot_curves(
             the word "diverged".
         legend: draw the legend (a figure of several panels may draw one for all).
     """
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     top = diverged_above
     first_diverged = []
     for label, (mean, ci) in curves.items():
@@ -232,7 +238,7 @@ def plot_training(
     history: Sequence[Mapping], label: str, key: str = "train_loss", ax: Axes | None = None
 ) -> Axes:
     """A logged quantity against the meta-iteration, from a checkpoint's history."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     its = [h["iteration"] for h in history]
     values = [h[key][-1] if isinstance(h[key], list) else h[key] for h in history]
     ax.plot(its, values, color=color_for(label), label=label)
@@ -246,68 +252,113 @@ def plot_training(
     return ax
 
 
-def plot_cost_vs_steps(
-    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
-    ylabel: str,
-    bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+# ----------------------------------------------------------------------------- navigation
+
+GOAL_SQUARE = 0.5  # goals are drawn from [-0.5, 0.5]²
+# The largest half-width of panels that are compared: room for the goal square and for the
+# learned policies' paths around it. A random policy's walks reach ±2.5; a frame that held
+# them would shrink the paths that matter to a few pixels, so they are cut at the frame.
+MAX_LIMIT = 1.2
+
+
+def path_limit(
+    positions: Iterable[Tensor], max_paths: int = 10, cap: float | None = MAX_LIMIT
+) -> float:
+    """One half-width for panels that are compared: covers the goal square and the first
+    ``max_paths`` paths of every ``[E, H + 1, 2]`` tensor (with a margin, rounded up to
+    0.1), but at most ``cap``."""
+    reach = GOAL_SQUARE
+    for pos in positions:
+        pos = pos[:max_paths]
+        if pos.numel():
+            reach = max(reach, float(pos.detach().abs().max()))
+    lim = float(np.ceil((reach + 0.05) * 10 - 1e-9) / 10)
+    return lim if cap is None else min(lim, cap)
+
+
+def plot_paths(
+    positions: Tensor,
+    goal: Sequence[float] | Tensor,
+    *,
+    color: str | None = None,
+    max_paths: int = 10,
+    title: str | None = None,
+    lim: float | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """A cost of one meta-iteration against the number of inner steps.
+    """Episodes of one goal on the plane: start ●, goal ★, the goal square dotted.
 
     Args:
-        curves: ``"second-order"`` / ``"first-order"`` -> (steps, values), as
-            ``mamllib.cost.series`` returns them.
-        ylabel: what the values are (e.g. "time per meta-iteration (ms)").
-        bands: label -> (low, high) per step, shaded (e.g. the fastest and slowest sample).
+        positions: ``[E, H + 1, 2]`` paths from the origin (``Trajectories.positions[i]``).
+        goal: ``(x, y)``.
+        max_paths: draw at most this many episodes.
+        lim: the axes show ``[-lim, lim]²``; give panels that are compared the same one
+            (``path_limit``). Paths that leave it are cut, and counted in the corner.
+            Default: this panel's own, to fit its paths.
     """
-    ax = _ax(ax)
-    learners = {"second-order": "MAML", "first-order": "MAML (first-order)"}
-    for label, (steps, values) in curves.items():
-        style = style_for(learners.get(label, label))
-        ax.plot(list(steps), list(values), ms=4, label=label, **style)
-        if bands and label in bands:
-            low, high = bands[label]
-            ax.fill_between(list(steps), low, high, color=style["color"], alpha=0.15, lw=0)
-    ax.set(xlabel="inner steps", ylabel=ylabel)
-    ax.set_ylim(bottom=0)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax = axes_or_new(ax, (4, 4))
+    pos = positions.detach().cpu().numpy()[:max_paths]
+    for path in pos:
+        ax.plot(path[:, 0], path[:, 1], "-", color=color, lw=1, alpha=0.6)
+    gx, gy = (float(v) for v in goal)
+    g = GOAL_SQUARE
+    ax.plot([-g, g, g, -g, -g], [-g, -g, g, g, -g], ":", color="0.6", lw=1)
+    ax.plot(0, 0, "o", color="black", ms=5)
+    # Under the paths, so that the star does not hide the paths that reach it.
+    ax.plot(gx, gy, "*", color="gold", mec="black", ms=13, zorder=1.5)
+    if lim is None:
+        lim = max(0.6, float(np.abs(pos).max()) + 0.05) if pos.size else 0.6
+    outside = int((np.abs(pos) > lim).any(axis=(1, 2)).sum()) if pos.size else 0
+    if outside:
+        ax.text(0.03, 0.03, f"{outside} of {len(pos)} paths leave the frame", fontsize=7,
+                transform=ax.transAxes, color="0.2", zorder=6,
+                bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})  # fmt: skip
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+    ax.tick_params(labelsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
     return ax
 
 
-def plot_cost(report: Mapping[str, Any], axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
-    """Two panels: time and saved memory per meta-iteration against the inner steps.
+def plot_returns(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float] | None]],
+    paper: Mapping[str, Sequence[float]] | None = None,
+    oracle: float | None = None,
+    title: str | None = None,
+    legend: str | None = "best",
+    ax: Axes | None = None,
+) -> Axes:
+    """Average return against gradient steps (the paper's Figure 5).
 
     Args:
-        report: what ``mamllib.cost.measure`` returns (or its JSON, ``results/cost.json``).
-        axes: the two axes to draw on (a new 11 × 3.8 in figure if omitted).
-
-    Returns:
-        The two axes: time on the left, saved memory on the right.
+        curves: label -> (mean return per step 0..S, 95% CI half-width or None).
+        paper: label -> the paper's returns per step, drawn as hollow squares.
+        oracle: the best return possible (knowing the goal), a dashed line.
+        legend: where the legend goes: a ``loc`` inside the axes, ``"outside"`` (to the
+            right, hiding nothing), or None for none.
     """
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    low, high = series(report, "ms_min"), series(report, "ms_max")
-    plot_cost_vs_steps(
-        series(report, "ms_per_iter"),
-        "time per meta-iteration (ms)",
-        bands={order: (low[order][1], high[order][1]) for order in low},
-        ax=axes[0],
-    )
-    saved = series(report, "saved_mb")
-    plot_cost_vs_steps(saved, "memory saved for the backward (MB)", ax=axes[1])
-    so = saved["second-order"][1]
-    if len(so) > 1:
-        slope = statistics.median(increments(so))
-        axes[1].set_title(f"second-order: +{slope:.2f} MB per step", fontsize=10)
-    axes[0].set_title(report["hardware"], fontsize=9)
-    fig = axes[0].figure
-    fig.suptitle(
-        f"What a MAML meta-iteration costs — {report['workload']}: {report['description']}"
-        f"\nper-task {report['path']!r} path; time: the median, shaded from the fastest to the slowest"
-        f" of {report['settings']['repeats']} meta-iterations",
-        fontsize=10,
-    )
-    fig.tight_layout()
-    return axes
+    ax = axes_or_new(ax, (5.5, 4))
+    for label, (mean, ci) in curves.items():
+        mean = np.asarray(mean, dtype=float)
+        steps = np.arange(len(mean))
+        style = style_for(label)
+        color = style["color"]
+        ax.plot(steps, mean, ms=4, label=label, **style)
+        if ci is not None:
+            ci = np.asarray(ci, dtype=float)
+            ax.fill_between(steps, mean - ci, mean + ci, color=color, alpha=0.2)
+    for label, values in (paper or {}).items():
+        ax.plot(range(len(values)), values, "s", mfc="none", ms=9, mew=1.5, color=color_for(label),
+                label=f"{label} (paper)")  # fmt: skip
+    if oracle is not None:
+        ax.axhline(oracle, ls="--", color="black", lw=1, label="optimal (knows the goal)")
+    ax.set(xlabel="number of gradient steps", ylabel="average return")
+    ax.set_xticks(range(max(len(m) for m, _ in curves.values())))
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if legend == "outside":
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    elif legend is not None:
+        ax.legend(fontsize=8, loc=legend)
+    return ax

@@ -1,0 +1,311 @@
+"""The figures of several panels: the paper's, as ``python -m mamllib.reproduce`` writes them
+to ``figures/``, and what a meta-iteration costs (``python -m mamllib.tools.cost``).
+
+Each draws plain data (the results JSON, ``fits_data`` and ``navigation_paths`` of
+``mamllib.reproduce``, a cost report) with the panels, axes helper and colours of
+``mamllib.viz.plots``, where the course's figures live. A ``figure_*`` function lays out a
+whole figure (a title over its panels, one legend for all) and returns it; it draws into
+``axes`` if given, else into a new figure.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from mamllib.cost import increments, series
+from mamllib.viz.plots import (
+    axes_or_new,
+    color_for,
+    path_limit,
+    plot_curves,
+    plot_fit,
+    plot_paths,
+    plot_returns,
+    plural,
+    style_for,
+)
+
+
+def _grid(axes, rows: int, cols: int, **subplots) -> tuple[Figure, np.ndarray]:
+    """The figure and a ``[rows, cols]`` array of ``axes`` (a new figure if None)."""
+    if axes is None:
+        _, axes = plt.subplots(rows, cols, squeeze=False, **subplots)
+    axes = np.asarray(axes).reshape(rows, cols)
+    return axes[0, 0].figure, axes
+
+
+# ----------------------------------------------------------------------------- sinusoid
+
+
+def figure_sinusoid_fits(fits: Mapping[int, Mapping[str, Any]], axes=None) -> Figure:
+    """The paper's Figure 2: fits after 0, 1 and 10 steps, a column per K, a row per learner.
+
+    Each learner's curves share its colour and differ in line style (0 steps dashed,
+    1 step dotted, the most steps solid); one legend per row, beside the panels.
+
+    Args:
+        fits: K -> one task and the learners' predictions, as ``reproduce.fits_data``
+            returns them: ``"x"`` ``[G, 1]``, ``"y"`` ``[G, 1]``, ``"x_support"``,
+            ``"y_support"`` ``[K, 1]``, ``"predictions"``: label -> {steps: ``[G, 1]``}.
+        axes: a ``[learners, K values]`` grid of axes (default: a new figure).
+
+    Returns:
+        The figure.
+    """
+    ks = list(fits)
+    labels = list(fits[ks[0]]["predictions"])
+    fig, axes = _grid(axes, len(labels), len(ks), sharex=True, sharey=True,
+                      figsize=(6.25 * len(ks), 3.5 * len(labels)))  # fmt: skip
+    for col, k in enumerate(ks):
+        task = fits[k]
+        for row, label in enumerate(labels):
+            preds = {
+                f"{label}, {plural(s, 'step')}": y for s, y in task["predictions"][label].items()
+            }
+            plot_fit(task["x"], task["y"], preds, task["x_support"], task["y_support"], legend=False,
+                     title=f"{label}, K = {k} support points", ax=axes[row, col])  # fmt: skip
+    for ax in axes.flat:
+        ax.label_outer()  # the axes are shared
+    for row in axes:
+        handles, labels = row[-1].get_legend_handles_labels()
+        labels = [label.split(" (K=")[0] + " points" if label.startswith("support") else label
+                  for label in labels]  # fmt: skip
+        row[-1].legend(handles, labels, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1),
+                       borderaxespad=0)  # fmt: skip
+    steps = sorted({s for task in fits.values() for p in task["predictions"].values() for s in p})
+    shown = " and ".join(filter(None, [", ".join(map(str, steps[:-1])), str(steps[-1])]))
+    fig.suptitle(
+        f"Few-shot adaptation to a new sine wave after {shown} gradient steps "
+        "(cf. Finn et al. 2017, Figure 2)"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def figure_sinusoid_curves(results: Mapping[str, Any], axes=None) -> Figure:
+    """The paper's Figure 3: query MSE against the gradient steps, one panel per K.
+
+    Where fixed-α SGD diverged on some tasks, the mean is over the other tasks and the
+    point is marked with a cross. When the pre-trained net's best α on validation tasks is
+    the α it is shown with, its two curves are one, drawn once. The paper's Table 2 (K = 5)
+    is drawn as hollow squares.
+
+    Args:
+        results: ``results/sinusoid.json`` (``reproduce.evaluate_sinusoid``).
+        axes: one axes per K (default: a new figure).
+
+    Returns:
+        The figure.
+    """
+    ks = list(results["curves"])
+    best = results["pretrained_best_inner_lr"]
+    paper_table2 = {label: {int(s): v for s, v in points.items()}
+                    for label, points in results["paper_table2"].items()}  # fmt: skip
+    fig, axes = _grid(axes, 1, len(ks), figsize=(4.6 * len(ks), 4.6), sharey=True)
+    for ax, k in zip(axes[0], ks):
+        runs = dict(results["curves"][k])
+        if runs.get("pre-trained (best α)") == runs.get("pre-trained"):
+            alpha = results["inner_lr"]["pre-trained"]
+            runs[f"pre-trained (α = {alpha:g}, also the best α)"] = runs.pop("pre-trained")
+            del runs["pre-trained (best α)"]
+        elif "pre-trained (best α)" in runs:
+            runs[f"pre-trained (best α): α = {best:g}"] = runs.pop("pre-trained (best α)")
+        curves = {label: (c["mean_not_diverged"], None if any(c["diverged"]) else c["ci95"])
+                  for label, c in runs.items()}  # fmt: skip
+        flagged = {
+            label: [s for s, n in enumerate(c["diverged"]) if n] for label, c in runs.items()
+        }
+        paper = paper_table2 if k == "5" else None
+        plot_curves(curves, paper=paper, title=f"K = {k} support points", log=True,
+                    flagged=flagged, legend=False, ax=ax)  # fmt: skip
+        ax.set_ylabel("query MSE (log scale)")
+    for ax in axes[0][1:]:
+        ax.set_ylabel("")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
+    fig.suptitle(
+        f"Query MSE after fine-tuning on K points, {results['num_tasks']} fresh tasks per K "
+        "(cf. Figure 3; ×: some tasks diverged, mean over the others)"
+    )
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+# ----------------------------------------------------------------------------- Omniglot
+
+
+def figure_omniglot_curves(results: Mapping[str, Any], axes=None) -> Figure:
+    """Accuracy against the inner steps at test time, one panel per evaluated setting (the
+    paper's order: 5-way before 20-way, 1-shot before 5-shot), on one accuracy axis
+    (0–100%), chance (1/N) dotted.
+
+    Args:
+        results: ``results/omniglot.json`` (``reproduce.evaluate_omniglot``).
+        axes: one axes per setting (default: a new figure).
+
+    Returns:
+        The figure.
+    """
+    settings = sorted(
+        results["settings"].items(), key=lambda item: (item[1]["n_way"], item[1]["k_shot"])
+    )
+    n = max(1, len(settings))
+    fig, axes = _grid(axes, 1, n, figsize=(5 * n, 4.4), sharey=True)
+    for ax, (setting, r) in zip(axes[0], settings):
+        curves = {
+            name: ([100 * v for v in c["mean"]], [100 * v for v in c["ci95"]])
+            for name, c in r["curves"].items()
+        }
+        plot_curves(curves, ylabel="query accuracy (%)", title=f"Omniglot {setting}",
+                    legend=False, ax=ax)  # fmt: skip
+        ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label="chance (1/N)")
+        ax.set_ylim(0, 101)
+    for ax in axes[0][1:]:
+        ax.set_ylabel("")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
+    fig.suptitle(
+        f"Accuracy after fine-tuning on the support set, {results['num_tasks']} test tasks\n"
+        "(batch norm on each query batch's statistics, as in the paper: transductive)",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+# ----------------------------------------------------------------------------- navigation
+
+
+def figure_navigation_returns(results: Mapping[str, Any], ax: Axes | None = None) -> Figure:
+    """The paper's Figure 5: average return against the gradient steps on the test goals,
+    with the paper's returns and the optimal one.
+
+    Args:
+        results: ``results/navigation.json`` (``experiments.navigation.evaluate_navigation``).
+        ax: where to draw (default: a new 8 × 4.2 in figure).
+
+    Returns:
+        The figure.
+    """
+    returns = results["returns"]
+    curves = {label: (r["mean"], r["ci95"]) for label, r in returns.items()
+              if label not in ("oracle", "optimal")}  # fmt: skip
+    paper = {label: results["paper_table4"][label] for label in curves}
+    oracle = returns["optimal"]["mean"][0]
+    ax = axes_or_new(ax, (8, 4.2))
+    plot_returns(curves, paper=paper, oracle=oracle, legend="outside", ax=ax,
+                 title=f"2D navigation, {results['num_goals']} test goals (cf. Figure 5)")  # fmt: skip
+    ax.set_ylabel("average return (− summed distance to the goal)")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def figure_navigation_paths(paths: Mapping[str, Any], axes=None) -> Figure:
+    """Paths of each policy to one goal after 0..S steps, a row per policy, every panel on
+    the same scale (random walks that leave it are cut and counted).
+
+    Args:
+        paths: as ``reproduce.navigation_paths`` returns them: ``"goal"`` ``[2]``,
+            ``"positions"``: label -> S + 1 tensors ``[E, H + 1, 2]``, ``"returns"``:
+            label -> ``[S + 1]`` average return after each step (in the panel titles).
+        axes: a ``[policies, S + 1]`` grid of axes (default: a new figure).
+
+    Returns:
+        The figure.
+    """
+    positions, returns, goal = paths["positions"], paths["returns"], paths["goal"]
+    steps = len(next(iter(positions.values()))) - 1
+    lim = path_limit(pos for label_positions in positions.values() for pos in label_positions)
+    fig, axes = _grid(axes, len(positions), steps + 1,
+                      figsize=(2.6 * (steps + 1), 2.6 * len(positions)))  # fmt: skip
+    for row, (label, label_positions) in enumerate(positions.items()):
+        for k, pos in enumerate(label_positions):
+            ax = axes[row, k]
+            plot_paths(pos, goal, color=color_for(label), lim=lim, ax=ax,
+                       title=f"{label}, {plural(k, 'step')}: {returns[label][k]:.1f}")  # fmt: skip
+            if k == 0:
+                ax.set_ylabel("y")
+            if row == len(positions) - 1:
+                ax.set_xlabel("x")
+    fig.suptitle(f"Paths to the goal ★ {tuple(round(v, 2) for v in goal.tolist())} after "
+                 f"0–{steps} policy-gradient steps (title: average return; the goal square dotted)")  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- cost
+
+
+def plot_cost_vs_steps(
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    ylabel: str,
+    bands: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """A cost of one meta-iteration against the number of inner steps.
+
+    Args:
+        curves: ``"second-order"`` / ``"first-order"`` -> (steps, values), as
+            ``mamllib.cost.series`` returns them.
+        ylabel: what the values are (e.g. "time per meta-iteration (ms)").
+        bands: label -> (low, high) per step, shaded (e.g. the fastest and slowest sample).
+    """
+    ax = axes_or_new(ax)
+    learners = {"second-order": "MAML", "first-order": "MAML (first-order)"}
+    for label, (steps, values) in curves.items():
+        style = style_for(learners.get(label, label))
+        ax.plot(list(steps), list(values), ms=4, label=label, **style)
+        if bands and label in bands:
+            low, high = bands[label]
+            ax.fill_between(list(steps), low, high, color=style["color"], alpha=0.15, lw=0)
+    ax.set(xlabel="inner steps", ylabel=ylabel)
+    ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_cost(report: Mapping[str, Any], axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
+    """Two panels: time and saved memory per meta-iteration against the inner steps.
+
+    Args:
+        report: what ``mamllib.cost.measure`` returns (or its JSON, ``results/cost.json``).
+        axes: the two axes to draw on (a new 11 × 3.8 in figure if omitted).
+
+    Returns:
+        The two axes: time on the left, saved memory on the right.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    low, high = series(report, "ms_min"), series(report, "ms_max")
+    plot_cost_vs_steps(
+        series(report, "ms_per_iter"),
+        "time per meta-iteration (ms)",
+        bands={order: (low[order][1], high[order][1]) for order in low},
+        ax=axes[0],
+    )
+    saved = series(report, "saved_mb")
+    plot_cost_vs_steps(saved, "memory saved for the backward (MB)", ax=axes[1])
+    so = saved["second-order"][1]
+    if len(so) > 1:
+        slope = statistics.median(increments(so))
+        axes[1].set_title(f"second-order: +{slope:.2f} MB per step", fontsize=10)
+    axes[0].set_title(report["hardware"], fontsize=9)
+    fig = axes[0].figure
+    fig.suptitle(
+        f"What a MAML meta-iteration costs — {report['workload']}: {report['description']}"
+        f"\nper-task {report['path']!r} path; time: the median, shaded from the fastest to the slowest"
+        f" of {report['settings']['repeats']} meta-iterations",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return axes
