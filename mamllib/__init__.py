@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 
+import mamllib.fast  # noqa: F401 - registers the speed paths with mamllib.maml
+from mamllib.batch import TaskBatch
 from mamllib.maml import MAML, MAMLConfig, adapt, meta_loss, meta_step, predict
 from mamllib.models import MLP
-from mamllib.tasks import SinusoidTasks, TaskBatch
+from mamllib.tasks import SinusoidTasks
 
 __version__ = "0.1.0"
 

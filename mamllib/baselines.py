@@ -16,8 +16,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from mamllib.batch import TaskBatch
 from mamllib.maml import LossFn, predict
-from mamllib.tasks.base import TaskBatch
 
 
 def multitask_loss(

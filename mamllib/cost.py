@@ -47,7 +47,7 @@ import torch
 
 from mamllib.checkpoints import hardware
 from mamllib.checks import check_int
-from mamllib.maml import meta_loss, named_buffers, named_params
+from mamllib.maml import meta_loss
 from mamllib.workloads import SEED, WORKLOADS, Workload, build, meta_iteration
 
 PATH = "loop"
@@ -123,7 +123,7 @@ def saved_memory(workload: Workload, device: torch.device | str = "cpu") -> dict
     """
     device = torch.device(device)
     setup = build(workload, device)
-    params, buffers = named_params(setup.model), named_buffers(setup.model)
+    params, buffers = dict(setup.model.named_parameters()), dict(setup.model.named_buffers())
     batch = setup.batch
     existing = {
         _storage_key(t)

@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 
 from mamllib.checkpoints import atomic_write_text, hardware
+from mamllib.checks import check_inner_lr, check_steps
 from mamllib.evaluate import adaptation_curve, summarize_curve
-from mamllib.maml import MAML, InnerLR, check_inner_lr, check_steps
+from mamllib.maml import MAML, InnerLR
 from mamllib.paths import FIGURES, RESULTS, ROOT
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.train import load_learner

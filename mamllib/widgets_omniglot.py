@@ -22,6 +22,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from mamllib.batch import TaskBatch
 from mamllib.checks import check_positive_float
 from mamllib.data import OmniglotData, load_omniglot
 from mamllib.experiments.omniglot import (
@@ -32,7 +33,6 @@ from mamllib.experiments.omniglot import (
     scratch_learner,
 )
 from mamllib.maml import MAML
-from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 from mamllib.viz.images import plot_accuracy_steps, plot_adaptation, plot_support
 from mamllib.viz.plots import color_for

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mamllib.batch import TaskBatch
-from mamllib.maml import LossFn, meta_loss, named_buffers, named_params
+from mamllib.maml import LossFn, meta_loss
 from mamllib.models import MLP, Conv4
 from mamllib.tasks.sinusoid import SinusoidTasks
 
@@ -190,14 +190,14 @@ def objective(workload: Workload, setup: Setup, path: str) -> Tensor:
     """The meta-loss of the setup's batch at the model's current θ, on ``path`` of ``meta_loss``."""
     return meta_loss(
         setup.model,
-        named_params(setup.model),
+        dict(setup.model.named_parameters()),
         setup.batch,
         workload.loss_fn,
         inner_lr=workload.inner_lr,
         steps=workload.steps,
         first_order=workload.first_order,
         path=path,
-        buffers=named_buffers(setup.model),
+        buffers=dict(setup.model.named_buffers()),
     ).loss
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mamllib import cost
-from mamllib.maml import meta_loss, named_buffers, named_params
+from mamllib.maml import meta_loss
 from mamllib.models import MLP
 from mamllib.tasks.sinusoid import SinusoidTasks
 from mamllib.workloads import WORKLOADS, build
@@ -44,7 +44,8 @@ def graph_saved_bytes(workload) -> int:
     """The reference: unique storages of every tensor saved on a node reachable from the
     meta-loss, read from the nodes' ``_saved_*`` attributes (no hooks involved)."""
     setup = build(workload, torch.device("cpu"))
-    params, buffers, b = named_params(setup.model), named_buffers(setup.model), setup.batch
+    params, buffers = dict(setup.model.named_parameters()), dict(setup.model.named_buffers())
+    b = setup.batch
     loss = meta_loss(
         setup.model, params, b, workload.loss_fn, inner_lr=workload.inner_lr,
         steps=workload.steps, first_order=workload.first_order, path="loop", buffers=buffers,

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mamllib.batch import TaskBatch
 from mamllib.experiments.omniglot import (
     ROTATIONS,
     OmniglotConfig,
@@ -13,7 +14,6 @@ from mamllib.experiments.omniglot import (
 )
 from mamllib.maml import meta_loss
 from mamllib.models import BatchNorm, Conv4
-from mamllib.tasks.base import TaskBatch
 
 
 def _episodes(tasks=3, n_way=5, k_shot=1, k_query=2, dtype=torch.float64, seed=0):

@@ -93,3 +93,39 @@ def test_rollout_rejects_bad_goals_before_running_the_policy():
         rollout(policy, dict(policy.named_parameters()), torch.zeros(2, 2), 0,
                 generator=torch.Generator())  # fmt: skip
     assert calls == []
+
+
+@pytest.mark.parametrize("first_order", [False, True], ids=["second-order", "first-order"])
+def test_the_step_is_differentiable_through_its_gradient_unless_first_order(first_order):
+    """d(Σᵢ Σ θ'ᵢ)/dθ against one task at a time with ``torch.autograd.grad(create_graph=True)``:
+    Σᵢ (I − α ∇²L_𝒯ᵢ) 1 for second order, T · 1 for first order; ``differentiable=False``
+    gives the same θ', detached."""
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(hidden=(8,)).double()
+    params = dict(policy.named_parameters())
+    gen = torch.Generator().manual_seed(1)
+    goals = sample_goals(2, gen).double()
+    traj = rollout(policy, params, goals, 3, horizon=10, generator=gen)
+    adv = advantages(traj, 0.99)
+    adapted = policy_gradient_step(policy, params, traj, adv, 0.1, first_order=first_order)
+    got = torch.autograd.grad(sum(v.sum() for v in adapted.values()), list(params.values()))
+
+    expected = [torch.zeros_like(p) for p in params.values()]
+    for i in range(2):
+        fields = ("observations", "actions", "rewards", "mask", "positions", "goals")
+        one = Trajectories(*(getattr(traj, f)[i : i + 1] for f in fields))
+        loss = reinforce_loss(policy, params, one, adv[i : i + 1]).sum()
+        grads = torch.autograd.grad(loss, list(params.values()), create_graph=not first_order)
+        step = [g.detach() if first_order else g for g in grads]
+        theta_i = [p - 0.1 * g for p, g in zip(params.values(), step)]
+        through = torch.autograd.grad(sum(t.sum() for t in theta_i), list(params.values()))
+        expected = [e + g for e, g in zip(expected, through)]
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
+    if not first_order:  # the Hessian term is really there
+        assert any(not torch.allclose(g, torch.full_like(g, 2.0)) for g in got)
+
+    detached = policy_gradient_step(policy, params, traj, adv, 0.1, differentiable=False)
+    for name, value in adapted.items():
+        assert not detached[name].requires_grad
+        torch.testing.assert_close(detached[name], value.detach())

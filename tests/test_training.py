@@ -1,17 +1,15 @@
-"""Training loop, checkpoints, resume, the CLI, the pre-training baseline and evaluation.
+"""Training loop, checkpoints, resume, the CLI and the pre-training baseline (evaluation:
+test_evaluate.py).
 
 References are independent of the code under test where it matters: resume is checked
 against an uninterrupted run (bit for bit), the pre-training objective against a
-hand-written pooled MSE with the model called directly, the adaptation curve against
-SGD steps written out with ``torch.autograd.grad`` on a fresh copy of the model, and
-the confidence interval against numpy.
+hand-written pooled MSE with the model called directly.
 
 Everything runs on the CPU with small configs; files go under pytest's ``tmp_path``.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
@@ -23,7 +21,6 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -38,7 +35,6 @@ from mamllib.checkpoints import (
     load_state_strict,
     save_checkpoint,
 )
-from mamllib.evaluate import adaptation_curve, mean_ci95
 from mamllib.train import (
     SinusoidConfig,
     build_sinusoid_learner,
@@ -566,65 +562,6 @@ def test_pretrain_fit_lowers_multitask_loss():
             trained_learner.model, trained_learner.params, batch, F.mse_loss
         ).item()
     assert after < 0.9 * before, (before, after)
-
-
-# ----------------------------------------------------------------------------- 9. evaluation
-
-
-def test_adaptation_curve_matches_hand_written_sgd():
-    torch.manual_seed(0)
-    model = MLP((1, 8, 8, 1)).double()
-    b = SinusoidTasks().sample(3, 5, 7, generator=torch.Generator().manual_seed(2))
-    batch = TaskBatch(*(t.double() for t in (b.x_support, b.y_support, b.x_query, b.y_query)))
-    alpha, steps = 0.05, 3
-
-    curve = adaptation_curve(
-        model, dict(model.named_parameters()), batch, F.mse_loss, inner_lr=alpha, steps=steps
-    )
-    assert curve.shape == (3, steps + 1)
-
-    for i in range(batch.num_tasks):
-        xs, ys, xq, yq = batch.x_support[i], batch.y_support[i], batch.x_query[i], batch.y_query[i]
-        fresh = copy.deepcopy(model)
-        expected = []
-        for k in range(steps + 1):
-            with torch.no_grad():
-                expected.append(F.mse_loss(fresh(xq), yq).item())
-            if k == steps:
-                break
-            weights = list(fresh.parameters())
-            grads = torch.autograd.grad(F.mse_loss(fresh(xs), ys), weights)
-            with torch.no_grad():
-                for w, g in zip(weights, grads):
-                    w -= alpha * g
-        torch.testing.assert_close(
-            curve[i], torch.tensor(expected, dtype=curve.dtype), rtol=1e-10, atol=1e-12
-        )
-    # The curve actually changes with adaptation (column k is not column 0 repeated).
-    assert not torch.allclose(curve[:, 0], curve[:, 1])
-
-
-def test_mean_ci95_matches_numpy():
-    values = torch.randn(17, 4, generator=torch.Generator().manual_seed(3)) * 2 + 1
-    mean, ci = mean_ci95(values, dim=0)
-    arr = values.double().numpy()
-    np.testing.assert_allclose(mean.numpy(), arr.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(ci.numpy(), 1.96 * arr.std(axis=0, ddof=1) / np.sqrt(17), rtol=1e-12)
-
-    mean1, ci1 = mean_ci95(values, dim=1)
-    np.testing.assert_allclose(ci1.numpy(), 1.96 * arr.std(axis=1, ddof=1) / np.sqrt(4), rtol=1e-12)
-    np.testing.assert_allclose(mean1.numpy(), arr.mean(axis=1), rtol=1e-12)
-
-    two = torch.tensor([1.0, 3.0])
-    m, c = mean_ci95(two)
-    assert m.item() == pytest.approx(2.0) and c.item() == pytest.approx(
-        1.96 * math.sqrt(2) / math.sqrt(2)
-    )
-
-    with pytest.raises(ValueError, match="at least 2"):
-        mean_ci95(torch.tensor([1.0]))
-    with pytest.raises(ValueError, match="at least 2"):
-        mean_ci95(torch.zeros(5, 1), dim=1)
 
 
 def test_each_training_session_is_recorded(tmp_path):

@@ -11,7 +11,7 @@ import torch
 from mamllib import distributed
 from mamllib.checkpoints import load_state_strict
 from mamllib.checks import check_int, check_positive_float
-from mamllib.maml import MAML, PATHS, MAMLConfig
+from mamllib.maml import MAML, MAMLConfig, check_path
 
 METHODS = ("maml", "pretrain")
 
@@ -98,8 +98,7 @@ class MetaTrainingConfig:
         check_int("eval_tasks", self.eval_tasks, 2)
         check_int("seed", self.seed, 0)
         check_positive_float("outer_lr", self.outer_lr)
-        if self.path not in PATHS:
-            raise ValueError(f"path={self.path!r} is not one of {PATHS}")
+        check_path(self.path)
         self.maml_config()  # validates α, steps and order
 
     def maml_config(self) -> MAMLConfig:

@@ -20,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mamllib.checks import check_int
+from mamllib.batch import TaskBatch
+from mamllib.checks import check_int, check_steps
 from mamllib.data import load_omniglot
 from mamllib.evaluate import accuracy, adaptation_curve, summarize_curve
 from mamllib.experiments.common import Experiment, MetaTrainingConfig, resolve_device
-from mamllib.maml import MAML, check_steps
+from mamllib.maml import MAML
 from mamllib.models import Conv4
 from mamllib.paths import CHECKPOINTS
-from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 
 SPLITS = ("random", "lake")

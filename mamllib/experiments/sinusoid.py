@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from mamllib.baselines import multitask_loss
-from mamllib.checks import check_int
+from mamllib.checks import check_int, check_steps
 from mamllib.evaluate import adaptation_curve, summarize_curve
 from mamllib.experiments.common import Experiment, MetaTrainingConfig, resolve_device
-from mamllib.maml import MAML, check_steps
+from mamllib.maml import MAML
 from mamllib.models import MLP
 from mamllib.tasks.sinusoid import SinusoidTasks
 

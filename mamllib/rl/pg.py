@@ -5,22 +5,19 @@ For task 𝒯ᵢ with trajectories sampled from π_θ and advantages Â (``advan
     L_𝒯ᵢ(θ) = −(1/N) Σ_t log π_θ(a_t | s_t) Â_t        (N: valid steps of the task)
     θ'ᵢ = θ − α ∇_θ L_𝒯ᵢ(θ)
 
-∇_θ L_𝒯ᵢ is the REINFORCE estimate of −∇_θ E[return] (with the baseline subtracted).
-Written with ``torch.autograd.grad(create_graph=True)`` so that the outer loop can
-differentiate through the step: second-order MAML; ``first_order=True`` treats the
-inner gradient as a constant.
+∇_θ L_𝒯ᵢ is the REINFORCE estimate of −∇_θ E[return] (with the baseline subtracted). The
+step is the core's ``mamllib.maml.inner_step``, so the outer loop can differentiate through
+it: second-order MAML; ``first_order=True`` treats the inner gradient as a constant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import torch
 from torch import Tensor, nn
 
+from mamllib.maml import Params, inner_step
 from mamllib.rl.rollout import Trajectories, action_log_probs
-
-Params = dict[str, Tensor]
 
 
 def reinforce_loss(
@@ -65,18 +62,12 @@ def policy_gradient_step(
         θ' as a dict of ``[T, ...]`` tensors.
     """
     T = traj.num_tasks
-    with torch.enable_grad():
-        theta = {}
-        for name, value in params.items():
-            value = value if batched else value.unsqueeze(0).expand(T, *value.shape)
-            if not (differentiable and value.requires_grad):
-                value = value.detach().requires_grad_()
-            theta[name] = value
-        loss = reinforce_loss(policy, theta, traj, adv, batched=True).sum()
-        grads = torch.autograd.grad(
-            loss, list(theta.values()), create_graph=differentiable and not first_order
-        )
-    adapted = {name: value - inner_lr * g for (name, value), g in zip(theta.items(), grads)}
-    if not differentiable:
-        adapted = {name: value.detach() for name, value in adapted.items()}
-    return adapted
+    theta = {k: v if batched else v.unsqueeze(0).expand(T, *v.shape) for k, v in params.items()}
+
+    def summed_loss(p: Params) -> Tensor:  # task i's loss only touches its own copy θᵢ
+        return reinforce_loss(policy, p, traj, adv, batched=True).sum()
+
+    # torch.autograd, not torch.func: one plain backward pass through all T copies at once
+    adapted, _ = inner_step(theta, summed_loss, inner_lr, autograd=True,
+                            first_order=first_order or not differentiable)  # fmt: skip
+    return adapted if differentiable else {k: v.detach() for k, v in adapted.items()}

@@ -1,6 +1,5 @@
-"""Task distributions: each produces ``TaskBatch`` meta-batches."""
+"""Task distributions: each produces ``mamllib.batch.TaskBatch`` meta-batches."""
 
-from mamllib.tasks.base import TaskBatch
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 from mamllib.tasks.sinusoid import SinusoidTasks
 
@@ -18,7 +17,6 @@ __all__ = [
     "TASKS",
     "OmniglotTasks",
     "SinusoidTasks",
-    "TaskBatch",
     "get_tasks",
     "split_characters",
 ]

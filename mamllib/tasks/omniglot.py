@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from mamllib.batch import TaskBatch
 from mamllib.checks import check_int
 from mamllib.data.omniglot import DRAWINGS, OmniglotData
-from mamllib.tasks.base import TaskBatch
 
 __all__ = ["OmniglotTasks", "split_characters"]
 SPLITS = ("random", "lake")

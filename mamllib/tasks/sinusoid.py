@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mamllib.batch import TaskBatch
 from mamllib.checks import check_int
-from mamllib.tasks.base import TaskBatch
 
 
 def _check_range(name: str, bounds: tuple[float, float]) -> None:

@@ -12,7 +12,7 @@ workload every path (``loop``, ``vmap``, ``hybrid``) must first agree with ``loo
 the meta-gradient of one fixed batch at the same θ (in float64, the largest difference
 at most 1e-9 of the largest gradient entry); a workload whose paths disagree is
 reported as an error and the command exits non-zero. The path ``"auto"`` would pick
-(``mamllib.maml.choose_path``) is marked "default" in the table. Then each (workload, path) is measured in a
+(``mamllib.fast.choose_path``) is marked "default" in the table. Then each (workload, path) is measured in a
 fresh child process, so that one measurement's memory and allocator state cannot leak
 into the next: a meta-iteration (zero_grad, ``meta_loss``, backward, Adam step) is run a
 few times to warm up, then ``repeats`` blocks of ``iters`` iterations are timed and the
@@ -48,7 +48,7 @@ from typing import Any
 import torch
 
 from mamllib.experiments.common import resolve_device
-from mamllib.maml import choose_path
+from mamllib.fast import choose_path
 from mamllib.workloads import (
     SEED,
     WORKLOADS,

@@ -72,12 +72,12 @@ def _omniglot_eval() -> None:
     import torch.nn.functional as F
 
     from mamllib.evaluate import accuracy, adaptation_curve
-    from mamllib.maml import named_buffers, named_params
     from mamllib.models import Conv4
 
     model = Conv4(5)
-    adaptation_curve(model, named_params(model), _omniglot_batch(20, 15), F.cross_entropy,
-                     inner_lr=0.4, steps=5, metric_fn=accuracy, buffers=named_buffers(model))  # fmt: skip
+    params, buffers = dict(model.named_parameters()), dict(model.named_buffers())
+    adaptation_curve(model, params, _omniglot_batch(20, 15), F.cross_entropy,
+                     inner_lr=0.4, steps=5, metric_fn=accuracy, buffers=buffers)  # fmt: skip
 
 
 def _omniglot_train() -> None:

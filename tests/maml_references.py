@@ -1,12 +1,12 @@
-"""MAML's numbers against independent references.
+"""MAML's numbers against independent references, shared by test_maml.py and test_fast.py.
 
 Every reference here is computed without mamllib: the tiny models are evaluated by
 hand from a flat parameter vector, the inner SGD steps are written out with
 ``torch.autograd.grad`` on a fresh leaf (no graph to the outside), and meta-gradients
 are checked against central finite differences of that hand-written objective or
-against the explicit Hessian formula of one-step MAML. Every path (vmap, loop, hybrid,
-and hybrid split across two CPU threads) is checked against them and against the loop,
-in float64.
+against the explicit Hessian formula of one-step MAML. ``check_*`` run one such check on
+one meta-batch path: test_maml.py runs them on the core's paths (vmap, loop), test_fast.py
+on the speed paths (hybrid, and hybrid split across two CPU threads), all in float64.
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mamllib import MAML, MLP, MAMLConfig, SinusoidTasks, TaskBatch, adapt, meta_loss, meta_step
+from mamllib import MAML, MLP, MAMLConfig, SinusoidTasks, TaskBatch, meta_loss, meta_step
 
 DTYPE = torch.float64
 ALPHA = 0.05
 EPS = 1e-6
 FD_RTOL, FD_ATOL = 1e-6, 1e-8
 PATH_RTOL, PATH_ATOL = 1e-10, 1e-12
-# "hybrid-threads": the hybrid path with the meta-batch split across two CPU threads.
-PATHS = ["vmap", "loop", "hybrid", "hybrid-threads"]
 
 
 def meta_loss_on(path: str, *args, **kwargs):
-    """``meta_loss`` on ``path``, where "hybrid-threads" runs with two torch threads."""
+    """``meta_loss`` on ``path``, where "hybrid-threads" runs "hybrid" with two torch threads."""
     if path != "hybrid-threads":
         return meta_loss(*args, path=path, **kwargs)
     model, batch = args[0], args[2]
@@ -51,10 +49,9 @@ def meta_loss_on(path: str, *args, **kwargs):
     in_workers = [name.startswith("mamllib-task") for name in callers]
     assert callers and all(in_workers) == (batch.num_tasks > 1), callers
     return result
-    return result
 
 
-# ----------------------------------------------------------------------------- fixtures
+# ----------------------------------------------------------------------------- models, data
 
 
 def tiny_mlp(seed: int = 0) -> MLP:
@@ -71,6 +68,22 @@ def sinusoid_batch(
     return TaskBatch(
         b.x_support.to(DTYPE), b.y_support.to(DTYPE), b.x_query.to(DTYPE), b.y_query.to(DTYPE)
     )
+
+
+class CountingNet(nn.Module):
+    """A linear model that counts how often it is called."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(1, 1)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.lin(x)
+
+
+# ----------------------------------------------------------------------------- references
 
 
 class Spec:
@@ -154,12 +167,23 @@ def query_grad_at(forward, spec, theta_prime: Tensor, xq: Tensor, yq: Tensor) ->
     return g
 
 
-# ----------------------------------------------------------------------------- 1. second order vs FD
+def all_grads(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
+    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    return [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
 
 
-@pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("steps", [1, 3])
-def test_second_order_meta_gradient_matches_finite_differences(path, steps):
+def meta_sgd_lrs(model, seed=0) -> dict[str, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        name: (ALPHA * (0.5 + torch.rand(p.shape, generator=g, dtype=DTYPE))).requires_grad_(True)
+        for name, p in model.named_parameters()
+    }
+
+
+# ----------------------------------------------------------------------------- checks of one path
+
+
+def check_second_order_against_finite_differences(path: str, steps: int) -> None:
     model = tiny_mlp(seed=1)
     spec = Spec(model)
     batch = sinusoid_batch(3, seed=2)
@@ -177,12 +201,7 @@ def test_second_order_meta_gradient_matches_finite_differences(path, steps):
     torch.testing.assert_close(grad, reference, rtol=FD_RTOL, atol=FD_ATOL)
 
 
-# ----------------------------------------------------------------------------- 2. first order, Hessian term
-
-
-@pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("num_tasks", [1, 4])
-def test_first_and_second_order_against_explicit_hessian(path, num_tasks):
+def check_first_and_second_order_against_explicit_hessian(path: str, num_tasks: int) -> None:
     model = tiny_mlp(seed=3)
     spec = Spec(model)
     batch = sinusoid_batch(num_tasks, seed=4)
@@ -211,45 +230,22 @@ def test_first_and_second_order_against_explicit_hessian(path, num_tasks):
     assert (g_so - g_fo).norm() > 1e-3 * g_so.norm()
 
 
-# ----------------------------------------------------------------------------- 3. every path == loop
-
-
-def _all_grads(loss: Tensor, inputs: list[Tensor]) -> list[Tensor]:
-    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
-    return [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
-
-
-def _run_all_paths(model, batch, inner_lr, steps, first_order):
+def check_paths_equal_loop(paths: list[str], steps: int, first_order: bool, meta_sgd: bool) -> None:
+    """Loss, per-task losses and the gradients w.r.t. θ (and α) of ``paths`` equal ``"loop"``'s."""
+    model = tiny_mlp(seed=5)
+    batch = sinusoid_batch(5, seed=6)  # odd: the two threads get unequal shares
+    inner_lr = meta_sgd_lrs(model) if meta_sgd else ALPHA
     params = dict(model.named_parameters())
     lrs = list(inner_lr.values()) if isinstance(inner_lr, dict) else []
     out = {}
-    for path in PATHS:
+    for path in ["loop", *paths]:
         result = meta_loss_on(
             path, model, params, batch, F.mse_loss, inner_lr=inner_lr, steps=steps,
             first_order=first_order,
         )  # fmt: skip
-        out[path] = (result, _all_grads(result.loss, list(params.values()) + lrs))
-    return out
-
-
-def _meta_sgd_lrs(model, seed=0) -> dict[str, Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {
-        name: (ALPHA * (0.5 + torch.rand(p.shape, generator=g, dtype=DTYPE))).requires_grad_(True)
-        for name, p in model.named_parameters()
-    }
-
-
-@pytest.mark.parametrize("meta_sgd", [False, True], ids=["float-lr", "meta-sgd"])
-@pytest.mark.parametrize("first_order", [False, True], ids=["second-order", "first-order"])
-@pytest.mark.parametrize("steps", [0, 1, 3])
-def test_every_path_equals_loop(steps, first_order, meta_sgd):
-    model = tiny_mlp(seed=5)
-    batch = sinusoid_batch(5, seed=6)  # odd: the two threads get unequal shares
-    inner_lr = _meta_sgd_lrs(model) if meta_sgd else ALPHA
-    out = _run_all_paths(model, batch, inner_lr, steps, first_order)
+        out[path] = (result, all_grads(result.loss, list(params.values()) + lrs))
     rl, gl = out["loop"]
-    for path in PATHS:
+    for path in out:
         rv, gv = out[path]
         torch.testing.assert_close(rv.loss, rl.loss, rtol=PATH_RTOL, atol=PATH_ATOL)
         torch.testing.assert_close(rv.query_losses, rl.query_losses, rtol=PATH_RTOL, atol=PATH_ATOL)
@@ -265,13 +261,12 @@ def test_every_path_equals_loop(steps, first_order, meta_sgd):
             assert all(g.abs().max() > 0 for g in gv[len(gv) // 2 :])
 
 
-@pytest.mark.parametrize("path", PATHS)
-def test_meta_sgd_lr_gradient_matches_finite_differences(path):
+def check_meta_sgd_lr_gradient_against_finite_differences(path: str) -> None:
     model = tiny_mlp(seed=7)
     spec = Spec(model)
     batch = sinusoid_batch(3, seed=8)
     steps = 2
-    lrs = _meta_sgd_lrs(model, seed=9)
+    lrs = meta_sgd_lrs(model, seed=9)
     flat_theta = spec.flatten(dict(model.named_parameters())).detach()
     flat_lr = spec.flatten(lrs).detach()
 
@@ -294,12 +289,7 @@ def test_meta_sgd_lr_gradient_matches_finite_differences(path):
     torch.testing.assert_close(g_theta, ref_theta, rtol=FD_RTOL, atol=FD_ATOL)
 
 
-# ----------------------------------------------------------------------------- 4. zero inner steps
-
-
-@pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("first_order", [False, True])
-def test_zero_steps_is_the_plain_multitask_gradient(path, first_order):
+def check_zero_steps_is_the_plain_multitask_gradient(path: str, first_order: bool) -> None:
     model = tiny_mlp(seed=10)
     batch = sinusoid_batch(5, seed=11)
     params = list(model.parameters())
@@ -318,134 +308,7 @@ def test_zero_steps_is_the_plain_multitask_gradient(path, first_order):
     )
 
 
-# ----------------------------------------------------------------------------- 5. adapt
-
-
-@pytest.mark.parametrize("first_order", [False, True])
-def test_adapt_matches_hand_sgd(first_order):
-    model = tiny_mlp(seed=12)
-    spec = Spec(model)
-    batch = sinusoid_batch(1, k_support=10, seed=13)
-    xs, ys = batch.x_support[0], batch.y_support[0]
-    params = dict(model.named_parameters())
-    flat = spec.flatten(params).detach()
-    steps = 4
-
-    theta_prime, losses = adapt(
-        model, params, xs, ys, F.mse_loss, inner_lr=ALPHA, steps=steps, first_order=first_order
-    )
-
-    hand_theta, hand_losses = hand_adapt(hand_mlp, spec, flat, xs, ys, ALPHA, steps)
-    assert losses.shape == (steps,)
-    assert not losses.requires_grad
-    torch.testing.assert_close(losses, torch.stack(hand_losses), rtol=1e-12, atol=0)
-    torch.testing.assert_close(
-        spec.flatten(theta_prime).detach(), hand_theta, rtol=1e-12, atol=1e-15
-    )
-    assert not torch.allclose(hand_theta, flat)  # the steps did move θ
-    # each loss is L_support at the intermediate θ before that step, recomputed by hand
-    theta = flat
-    for k in range(steps):
-        expected = mse(hand_mlp(spec.unflatten(theta), xs), ys)
-        torch.testing.assert_close(losses[k], expected.detach(), rtol=1e-12, atol=0)
-        theta, _ = hand_adapt(hand_mlp, spec, theta, xs, ys, ALPHA, 1)
-    # the losses decrease on this smooth small-step problem
-    assert losses[-1] < losses[0]
-
-
-def test_adapt_zero_steps_returns_theta():
-    model = tiny_mlp(seed=14)
-    batch = sinusoid_batch(1, seed=15)
-    params = dict(model.named_parameters())
-    theta_prime, losses = adapt(
-        model, params, batch.x_support[0], batch.y_support[0], F.mse_loss, inner_lr=ALPHA, steps=0
-    )
-    assert set(theta_prime) == set(params)
-    for name, p in params.items():
-        assert torch.equal(theta_prime[name], p)
-    assert losses.shape == (0,)
-
-
-# ----------------------------------------------------------------------------- 6. buffers
-
-
-class ScaledNet(nn.Module):
-    """A tiny smooth net whose input is multiplied by a fixed (non-trainable) buffer."""
-
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("scale", torch.tensor([0.7], dtype=DTYPE))
-        self.hidden = nn.Linear(1, 3).to(DTYPE)
-        self.out = nn.Linear(3, 1).to(DTYPE)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.out(torch.tanh(self.hidden(x * self.scale)))
-
-
-def hand_scaled(scale: Tensor):
-    def forward(p, x):
-        h = torch.tanh((x * scale) @ p["hidden.weight"].T + p["hidden.bias"])
-        return h @ p["out.weight"].T + p["out.bias"]
-
-    return forward
-
-
-@pytest.mark.parametrize("scale", [None, 2.5], ids=["own-buffer", "passed-buffer"])
-def test_model_with_buffers(scale):
-    torch.manual_seed(16)
-    model = ScaledNet()
-    spec = Spec(model)
-    assert spec.names == ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]
-    batch = sinusoid_batch(3, seed=17)
-    buffers = dict(model.named_buffers())
-    if scale is not None:
-        buffers = {"scale": torch.tensor([scale], dtype=DTYPE)}
-    flat = spec.flatten(dict(model.named_parameters())).detach()
-    forward = hand_scaled(buffers["scale"])
-
-    steps = 2
-    rv, gv = library_meta_grad(model, batch, steps=steps, path="vmap", buffers=buffers)
-    rl, gl = library_meta_grad(model, batch, steps=steps, path="loop", buffers=buffers)
-    torch.testing.assert_close(rv.loss, rl.loss, rtol=PATH_RTOL, atol=PATH_ATOL)
-    torch.testing.assert_close(rv.support_losses, rl.support_losses, rtol=PATH_RTOL, atol=PATH_ATOL)
-    torch.testing.assert_close(gv, gl, rtol=PATH_RTOL, atol=PATH_ATOL)
-
-    reference = central_differences(
-        lambda v: hand_meta_objective(forward, spec, v, batch, ALPHA, steps), flat
-    )
-    assert rv.loss.item() == pytest.approx(
-        hand_meta_objective(forward, spec, flat, batch, ALPHA, steps), rel=1e-12
-    )
-    torch.testing.assert_close(gv, reference, rtol=FD_RTOL, atol=FD_ATOL)
-    assert not any(b.requires_grad for b in model.buffers())
-
-
-# ----------------------------------------------------------------------------- 7. the learner
-
-
-def test_meta_step_is_one_adam_step():
-    torch.manual_seed(18)
-    maml = MAML(MLP((1, 8, 1)), F.mse_loss, MAMLConfig(inner_lr=0.01, outer_lr=1e-3, path="vmap"))
-    batch = SinusoidTasks().sample(5, 5, 5, generator=torch.Generator().manual_seed(19))
-    before = {n: p.detach().clone() for n, p in maml.named_parameters()}
-
-    # the meta-gradient on an untouched copy, then Adam's first step by hand:
-    # m̂ = g, v̂ = g², so Δθ = −β g / (|g| + ε)
-    twin = copy.deepcopy(maml)
-    twin.meta_loss(batch).loss.backward()
-    expected = {
-        n: before[n] - 1e-3 * p.grad / (p.grad.abs() + 1e-8) for n, p in twin.named_parameters()
-    }
-
-    result = meta_step(maml, maml.make_optimizer(), batch)
-    assert torch.isfinite(result.loss)
-    for n, p in maml.named_parameters():
-        assert not torch.equal(p.detach(), before[n]), n
-        torch.testing.assert_close(p.detach(), expected[n], rtol=1e-5, atol=1e-7)
-
-
-@pytest.mark.parametrize("path", ["vmap", "loop", "hybrid"])
-def test_meta_sgd_learns_inner_lrs(path):
+def check_meta_sgd_learns_inner_lrs(path: str) -> None:
     torch.manual_seed(20)
     config = MAMLConfig(inner_lr=0.01, outer_lr=1e-3, learn_inner_lr=True, path=path)
     maml = MAML(MLP((1, 8, 1)), F.mse_loss, config)
@@ -470,43 +333,7 @@ def test_meta_sgd_learns_inner_lrs(path):
         torch.testing.assert_close(lr.detach(), expected, rtol=1e-5, atol=1e-7)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny kernels: more threads only add overhead (and contention on a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_meta_training_reduces_sinusoid_loss(one_thread):
-    torch.manual_seed(22)
-    tasks = SinusoidTasks()
-    maml = MAML(
-        MLP((1, 40, 40, 1)), F.mse_loss, MAMLConfig(inner_lr=0.01, outer_lr=3e-3, path="vmap")
-    )
-    optimizer = maml.make_optimizer()
-    generator = torch.Generator().manual_seed(23)
-    eval_batch = tasks.sample(25, 10, 10, generator=torch.Generator().manual_seed(24))
-
-    eval_losses = []
-    num_steps = 200
-    for step in range(num_steps):
-        if step < 20 or step >= num_steps - 20:
-            eval_losses.append(maml.meta_loss(eval_batch).loss.item())
-        meta_step(maml, optimizer, tasks.sample(25, 10, 10, generator=generator))
-
-    first, last = sum(eval_losses[:20]) / 20, sum(eval_losses[-20:]) / 20
-    assert last < 0.7 * first, (first, last)
-
-
-# ----------------------------------------------------------------------------- 8. cuda
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("path", ["vmap", "loop", "hybrid"])
-def test_cuda_matches_cpu(path):
+def check_cuda_matches_cpu(path: str) -> None:
     model = tiny_mlp(seed=25)
     batch = sinusoid_batch(4, seed=26)
     cpu_result, cpu_grad = library_meta_grad(model, batch, steps=2, path=path)
@@ -519,3 +346,28 @@ def test_cuda_matches_cpu(path):
         gpu_result.support_losses.cpu(), cpu_result.support_losses, rtol=1e-9, atol=1e-12
     )
     torch.testing.assert_close(gpu_grad.cpu(), cpu_grad, rtol=1e-9, atol=1e-12)
+
+
+def check_targets_that_would_broadcast(path: str, steps: int) -> None:
+    """Every path, also without inner steps (then only the query loss sees the targets)."""
+    torch.manual_seed(0)
+    net = CountingNet()
+    batch = SinusoidTasks().sample(2, 3, 4, generator=torch.Generator().manual_seed(0))
+    flat = TaskBatch(batch.x_support, batch.y_support.squeeze(-1),
+                     batch.x_query, batch.y_query.squeeze(-1))  # fmt: skip
+    shape = (3 if steps else 4,)
+    with pytest.raises(ValueError, match=rf"y_query\) of each task have shape \[{shape[0]}\]"):
+        meta_loss_on(path, net, dict(net.named_parameters()), flat, F.mse_loss, inner_lr=0.01,
+                     steps=steps)  # fmt: skip
+
+
+def check_class_labels_for_image_inputs_are_fine(path: str) -> None:
+    """int64 labels [T, N·K] for images [T, N·K, 1, 28, 28]: no shape complaint."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 5))
+    labels = torch.arange(5).repeat_interleave(2).expand(3, -1)
+    images = torch.rand(3, 10, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    tasks = TaskBatch(images, labels, images, labels)
+    result = meta_loss(model, dict(model.named_parameters()), tasks, F.cross_entropy,
+                       inner_lr=0.1, steps=1, path=path)  # fmt: skip
+    assert result.query_losses.shape == (3,) and torch.isfinite(result.loss)
