@@ -71,7 +71,15 @@ def _clean(nb: Any) -> None:
     nb.metadata.pop("widgets", None)
 
 
-def execute(path: Path, *, class_mode: bool, timeout: int = 3600) -> tuple[Any, list[float]]:
+# Per cell. The slowest cell takes under 4 minutes on the 2-core CPU; a cell that has not
+# answered in 15 has lost its reply (an intermittent nbclient/kernel race seen here under
+# load, with the kernel idle): fail and rerun rather than wait an hour.
+CELL_TIMEOUT_S = 900
+
+
+def execute(
+    path: Path, *, class_mode: bool, timeout: int = CELL_TIMEOUT_S
+) -> tuple[Any, list[float]]:
     """Run ``path`` in a fresh kernel; the executed notebook and each cell's seconds."""
     import nbformat
     from nbclient import NotebookClient
