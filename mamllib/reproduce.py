@@ -38,7 +38,7 @@ from mamllib.checks import check_inner_lr, check_steps
 from mamllib.evaluate import adaptation_curve, summarize_curve
 from mamllib.maml import MAML, InnerLR
 from mamllib.paths import FIGURES, RESULTS, ROOT
-from mamllib.tasks.sinusoid import SinusoidTasks
+from mamllib.tasks.sinusoid import DIVERGED_MSE, QUERY_POINTS, SinusoidTasks
 from mamllib.train import load_learner
 from mamllib.viz.figures import (
     figure_navigation_paths,
@@ -61,9 +61,6 @@ PAPER_TABLE2 = {
 }
 TEST_SEED = 2017  # the test tasks; training used the seed in each checkpoint's config
 VALIDATION_SEED = 7  # tasks for choosing the pre-trained net's best α, disjoint from test
-QUERY_POINTS = 100
-# A query MSE above this (every task's function lies within ±5) means fixed-α SGD diverged.
-DIVERGED_MSE = 100.0
 
 
 def load_sinusoid_learners(device: str | torch.device = "cpu") -> dict[str, MAML]:

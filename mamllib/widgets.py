@@ -17,8 +17,7 @@ import torch
 from IPython.display import display
 
 from mamllib.maml import MAML
-from mamllib.reproduce import DIVERGED_MSE, QUERY_POINTS
-from mamllib.tasks.sinusoid import SinusoidTasks
+from mamllib.tasks.sinusoid import DIVERGED_MSE, QUERY_POINTS, SinusoidTasks
 from mamllib.train import SinusoidConfig, fit
 from mamllib.viz.plots import color_for, plot_curves, plot_fit, plural
 

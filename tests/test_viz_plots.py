@@ -9,7 +9,7 @@ import pytest
 import torch
 from figure_checks import labelled_curves
 
-from mamllib.reproduce import DIVERGED_MSE
+from mamllib.tasks.sinusoid import DIVERGED_MSE
 from mamllib.viz.plots import (
     COLORS,
     GOAL_SQUARE,

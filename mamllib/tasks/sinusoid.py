@@ -16,6 +16,11 @@ from torch import Tensor
 from mamllib.batch import TaskBatch
 from mamllib.checks import check_int
 
+# The evaluation of a sinusoid task: its query MSE is measured on this many points, and a
+# query MSE above DIVERGED_MSE (every task's function lies within ±5) means fixed-α SGD diverged.
+QUERY_POINTS = 100
+DIVERGED_MSE = 100.0
+
 
 def _check_range(name: str, bounds: tuple[float, float]) -> None:
     low, high = bounds
