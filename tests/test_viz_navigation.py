@@ -15,8 +15,8 @@ import torch
 
 from mamllib.experiments.navigation import evaluate_policy, navigation_policies, optimal_returns
 from mamllib.rl.env import GOAL_HIGH, GOAL_LOW, sample_goals
+from mamllib.viz.navigation import SHOWN, NavigationDashboard
 from mamllib.viz.plots import MAX_LIMIT
-from mamllib.widgets_rl import SHOWN, NavigationDashboard
 
 EPISODES = 4  # per step; the notebook shows 20, the returns are exact for any number
 PAPER_LRS = (0.1, 0.05, 0.05)  # Table 4's protocol: α = 0.1, then 0.05

@@ -1,4 +1,4 @@
-"""The 2D-navigation dashboard: set a goal, adapt each policy, watch its paths change.
+"""The 2D-navigation dashboard of chapter 3: set a goal, adapt each policy, watch its paths.
 
 ``NavigationDashboard``: goal sliders (or a random goal), α for the first and the later
 steps, the number of steps; shows the episodes of the MAML, pre-trained and randomly
@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import display
+from matplotlib.figure import Figure
 from torch import nn
 
 from mamllib.checks import check_int
 from mamllib.experiments.navigation import NavigationConfig, evaluate_policy
 from mamllib.rl.env import sample_goals
+from mamllib.viz.dashboard import Dashboard, group
 from mamllib.viz.plots import color_for, path_limit, plot_paths, plot_returns, plural
 
 SHOWN = ("MAML", "pre-trained", "random")
@@ -37,7 +38,7 @@ class NavigationView:
     )  # label -> [E, H+1, 2] per step
 
 
-class NavigationDashboard:
+class NavigationDashboard(Dashboard):
     """Goal sliders, "random goal", α sliders and steps; paths and returns per step.
 
     Args:
@@ -47,6 +48,11 @@ class NavigationDashboard:
         noise_seed: the action noise of the episodes; the same for every policy and
             setting, so differences come from the policies, not from luck.
         episodes: episodes per step, 2 to 40 (the slider's range; the paper's evaluation: 40).
+
+    Raises:
+        ValueError: a policy is missing or not a (policy, NavigationConfig) pair; a seed
+            is negative; ``episodes`` is outside [2, 40].
+        TypeError: a seed or ``episodes`` is not an int.
     """
 
     def __init__(self, policies: dict[str, tuple[nn.Module, NavigationConfig]], seed: int = 0,
@@ -69,6 +75,7 @@ class NavigationDashboard:
         check_int("episodes", episodes, 2)
         if episodes > 40:  # the slider would silently clamp it
             raise ValueError(f"episodes must be in [2, 40], got {episodes}")
+        super().__init__()
         self.policies = {label: policies[label] for label in SHOWN}
         self.generator = torch.Generator().manual_seed(seed)
         self.noise_seed = noise_seed
@@ -87,35 +94,27 @@ class NavigationDashboard:
             f"<small>α from {smallest:.3g} (the smallest: θ barely moves) to {largest:.3g}; "
             "θ before adapting: the 0-step panels</small>"
         )
-        self.status = W.HTML()
-        self.out = W.Output()
-        self.view: NavigationView | None = None
-        self._holding = False
         self.random_goal.on_click(lambda _: self.draw_goal())
         # Adapt when a slider is let go (or moved with a key), not at every position of a
         # drag: each value adapts every policy. A continuous slider would also send back the
         # browser's rounding of its value as soon as it is drawn (0.05 on α's log grid
         # became 0.0501, 0.3 became 0.30000000000000004) and adapt again for nothing.
-        for control in (self.goal_x, self.goal_y, self.alpha, self.alpha_later, self.steps,
-                        self.episodes):  # fmt: skip
-            control.continuous_update = False
-            control.observe(lambda _: self.update(), names="value")
+        sliders = (self.goal_x, self.goal_y, self.alpha, self.alpha_later, self.steps,
+                   self.episodes)  # fmt: skip
+        for slider in sliders:
+            slider.continuous_update = False
+        self.watch(*sliders)
         self.update()
 
     def draw_goal(self) -> None:
         """A goal from the task distribution; moving both sliders re-adapts once."""
         x, y = sample_goals(1, self.generator)[0].tolist()
-        # Hold our own recomputation only: other observers of the sliders (links, a
-        # student's callbacks) must stay attached and see both changes.
-        self._holding = True
-        try:
+        with self.hold():
             self.goal_x.value, self.goal_y.value = round(x, 2), round(y, 2)
-        finally:
-            self._holding = False
-        self.update()
 
     @property
     def inner_lrs(self) -> tuple[float, ...]:
+        """α of each step: "α step 1", then "α later"."""
         later = [self.alpha_later.value] * max(0, self.steps.value - 1)
         return tuple([self.alpha.value, *later][: self.steps.value])
 
@@ -132,43 +131,42 @@ class NavigationDashboard:
             view.paths[label] = [traj.positions[0] for traj in out.trajectories]
         return view
 
-    def update(self) -> None:
-        if self._holding:
-            return
-        self.view = view = self.compute()
+    # ----------------------------------------------------------------- drawing
+
+    def figure(self, view: NavigationView | None = None) -> Figure:
+        """A row of path panels per policy (after 0..S steps), the returns on the right."""
+        view = view or self.view
         steps = len(view.inner_lrs)
-        self.status.value = f"average return after {plural(steps, 'step')}: " + ", ".join(
-            f"<b>{label}</b> {r[-1]:.1f}" for label, r in view.returns.items()
-        )
         # One scale for every panel, so that paths compare by eye across steps and policies.
         lim = path_limit(p for paths in view.paths.values() for p in paths)
-        with self.out:
-            self.out.clear_output(wait=True)
-            fig = plt.figure(figsize=(2.4 * (steps + 1) + 4.2, 2.4 * len(view.paths)))
-            grid = fig.add_gridspec(
-                len(view.paths), steps + 2, width_ratios=[1] * (steps + 1) + [1.8]
-            )
-            for row, (label, paths) in enumerate(view.paths.items()):
-                for k, positions in enumerate(paths):
-                    ax = fig.add_subplot(grid[row, k])
-                    plot_paths(positions, view.goal, color=color_for(label), lim=lim,
-                               title=f"{label}, {plural(k, 'step')}: {view.returns[label][k]:.1f}",
-                               ax=ax)  # fmt: skip
-                    if k == 0:
-                        ax.set_ylabel("y")
-                    if row == len(view.paths) - 1:
-                        ax.set_xlabel("x")
-            ax = fig.add_subplot(grid[:, -1])
-            plot_returns({label: (r, None) for label, r in view.returns.items()}, ax=ax,
-                         title=f"α = {', '.join(f'{a:.3g}' for a in view.inner_lrs) or '—'}")  # fmt: skip
-            fig.tight_layout()
-            plt.show()
+        fig = plt.figure(figsize=(2.4 * (steps + 1) + 4.2, 2.4 * len(view.paths)))
+        grid = fig.add_gridspec(len(view.paths), steps + 2, width_ratios=[1] * (steps + 1) + [1.8])
+        for row, (label, paths) in enumerate(view.paths.items()):
+            for k, positions in enumerate(paths):
+                ax = fig.add_subplot(grid[row, k])
+                plot_paths(positions, view.goal, color=color_for(label), lim=lim,
+                           title=f"{label}, {plural(k, 'step')}: {view.returns[label][k]:.1f}",
+                           ax=ax)  # fmt: skip
+                if k == 0:
+                    ax.set_ylabel("y")
+                if row == len(view.paths) - 1:
+                    ax.set_xlabel("x")
+        ax = fig.add_subplot(grid[:, -1])
+        plot_returns({label: (r, None) for label, r in view.returns.items()}, ax=ax,
+                     title=f"α = {', '.join(f'{a:.3g}' for a in view.inner_lrs) or '—'}")  # fmt: skip
+        fig.tight_layout()
+        return fig
 
-    def widget(self) -> W.Widget:
-        goal = W.VBox([W.HTML("<b>task: the goal</b>"), self.goal_x, self.goal_y, self.random_goal])
-        adapt = W.VBox([W.HTML("<b>adaptation</b>"), self.alpha, self.alpha_later, self.steps,
-                        self.episodes, self.alpha_note])  # fmt: skip
-        return W.VBox([W.HBox([goal, adapt]), self.status, self.out])
+    def status_text(self, view: NavigationView) -> str:
+        """Each policy's average return after the last step."""
+        return f"average return after {plural(len(view.inner_lrs), 'step')}: " + ", ".join(
+            f"<b>{label}</b> {r[-1]:.1f}" for label, r in view.returns.items()
+        )
 
-    def show(self) -> None:
-        display(self.widget())
+    # ----------------------------------------------------------------- layout
+
+    def controls(self) -> list[W.Widget]:
+        goal = group("task: the goal", self.goal_x, self.goal_y, self.random_goal)
+        adapt = group("adaptation", self.alpha, self.alpha_later, self.steps, self.episodes,
+                      self.alpha_note)  # fmt: skip
+        return [goal, adapt]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import ipywidgets as W
@@ -25,17 +24,15 @@ from torch import Tensor
 from mamllib.batch import TaskBatch
 from mamllib.checks import check_positive_float
 from mamllib.data import OmniglotData, load_omniglot
-from mamllib.experiments.omniglot import (
-    FIRST_ORDER,
-    REQUIRED,
-    OmniglotConfig,
-    checkpoint_paths,
-    scratch_learner,
-)
+from mamllib.evaluate import adaptation_path
+from mamllib.experiments.omniglot import OmniglotConfig
 from mamllib.maml import MAML
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
+from mamllib.viz.dashboard import FIRST_ORDER, Dashboard, diverged_text, group, status_table
 from mamllib.viz.images import plot_accuracy_steps, plot_adaptation, plot_support
-from mamllib.viz.plots import color_for
+from mamllib.viz.plots import plural
+
+REQUIRED = ("MAML", "pre-trained", "scratch")
 
 
 def _short(alphabet: str, width: int = 13) -> str:
@@ -44,7 +41,7 @@ def _short(alphabet: str, width: int = 13) -> str:
 
 
 def _fraction(value: float) -> str:
-    return f"{100 * value:.0f}%" if math.isfinite(value) else "diverged (α too large)"
+    return f"{100 * value:.0f}%" if math.isfinite(value) else diverged_text()
 
 
 @dataclass
@@ -70,7 +67,7 @@ class OmniglotView:
     probabilities: dict[str, Tensor] = field(default_factory=dict)
 
 
-class OmniglotDashboard:
+class OmniglotDashboard(Dashboard):
     """Step through MAML's adaptation to a new Omniglot task, beside the baselines.
 
     Controls: the test task (a slider over ``num_tasks`` seeded tasks of the meta-test
@@ -79,10 +76,10 @@ class OmniglotDashboard:
     and MAML's order (second-order, or first-order when its checkpoint exists).
 
     Args:
-        learners: label -> learner with an N-way head. Needs ``"MAML"`` and
-            ``"pre-trained"`` (use ``few_shot_head`` on the pre-training checkpoint);
-            ``"MAML (first-order)"`` enables the order toggle; ``"scratch"`` defaults to
-            ``scratch_learner(config)``. ``load_omniglot_learners()`` loads them all.
+        learners: label -> learner with an N-way head. Needs ``"MAML"``, ``"pre-trained"``
+            (use ``few_shot_head`` on the pre-training checkpoint) and ``"scratch"`` (a
+            randomly initialised network, ``scratch_learner``); ``"MAML (first-order)"``
+            enables the order toggle. ``load_omniglot_learners()`` loads them all.
         config: the experiment (N, K, split, default α and test steps); default
             ``OmniglotConfig()``, the paper's 5-way 1-shot.
         seed: which sequence of test tasks the slider indexes.
@@ -91,6 +88,10 @@ class OmniglotDashboard:
         max_steps: the largest S the steps slider offers.
         num_tasks: test tasks the task slider reaches.
         data: a loaded ``OmniglotData`` (default: ``load_omniglot()``).
+
+    Raises:
+        ValueError: a learner is missing, is not a ``MAML`` or has not N outputs; a
+            setting is not an int in its range; ``config`` is not an ``OmniglotConfig``.
     """
 
     def __init__(
@@ -114,7 +115,7 @@ class OmniglotDashboard:
         if missing:
             raise ValueError(
                 f"the dashboard needs learners {missing}; got {sorted(learners)} "
-                "(load_omniglot_learners() loads the shipped ones)"
+                "(load_omniglot_learners() loads the shipped ones and the scratch network)"
             )
         for label, learner in learners.items():
             if not isinstance(learner, MAML):
@@ -137,11 +138,10 @@ class OmniglotDashboard:
                 raise ValueError(f"{name} must be an int, got {value!r}")
             if value < low or (high is not None and value > high):
                 raise ValueError(f"{name} must be in [{low}, {high if high else '∞'}), got {value}")
+        super().__init__()
         self.config = config
         self.learners = dict(learners)
         self.device = self.learners["MAML"].device
-        if "scratch" not in self.learners:
-            self.learners["scratch"] = scratch_learner(config, device=self.device)
         self.seed, self.k_query, self.num_tasks = seed, k_query, num_tasks
         data = load_omniglot() if data is None else data
         self.alphabets = data.alphabets
@@ -150,7 +150,6 @@ class OmniglotDashboard:
         self.generator = torch.Generator().manual_seed(seed)
         self._computed: tuple | None = None
         self._trajectories: dict[str, Tensor] = {}
-        self._holding = False
 
         steps = min(config.eval_inner_steps, max_steps)
         has_fo = FIRST_ORDER in self.learners
@@ -168,46 +167,26 @@ class OmniglotDashboard:
         self.order = W.ToggleButtons(options=["second-order", "first-order"], value="second-order",
                                      description="MAML order", disabled=not has_fo)  # fmt: skip
         self.order_note = W.HTML(
-            ""
-            if has_fo
-            else "<i>first-order: no checkpoint shipped "
-            f"({checkpoint_paths(config.n_way, config.k_shot)[FIRST_ORDER].name})</i>"
+            "" if has_fo else f"<i>first-order: no checkpoint (no {FIRST_ORDER!r} learner)</i>"
         )
-        self.status = W.HTML()
-        self.out = W.Output()
         # Adapt when a slider is let go (or moved with a key), not at every position of a
         # drag: each value adapts three networks. A continuous slider would also send back
         # the browser's rounding of its value as soon as it is drawn (α = 0.4 is not on the
         # log grid: it became 0.398) and adapt again for nothing.
         for slider in (self.task, self.alpha, self.steps):
             slider.continuous_update = False
-        for control in (self.task, self.alpha, self.order):
-            control.observe(lambda _: self.update(), names="value")
+        self.watch(self.task, self.alpha, self.order, self.step)
         self.steps.observe(lambda change: self._on_steps(change["new"]), names="value")
-        self.step.observe(lambda _: self._on_step(), names="value")
         self.new_task.on_click(lambda _: self.resample())
-        self.view = self.update()
+        self.update()
 
     # ----------------------------------------------------------------- state
 
-    @contextmanager
-    def _hold(self):
-        """Change several controls with one recomputation at the end."""
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
-
     def _on_steps(self, steps: int) -> None:
-        with self._hold():
+        """S changed: show its last step, and adapt once."""
+        with self.hold():
             self.step.max = self.play.max = max(steps, 0)
             self.step.value = steps
-        self.update()
-
-    def _on_step(self) -> None:
-        if not self._holding:
-            self.update()
 
     def task_batch(self, index: int | None = None) -> TaskBatch:
         """Test task number ``index`` (default: the slider's): the same task every time."""
@@ -234,16 +213,11 @@ class OmniglotDashboard:
     @torch.no_grad()
     def _trajectory(self, learner: MAML, batch: TaskBatch, alpha: float, steps: int) -> Tensor:
         """``[steps + 1, N·Q, N]`` query probabilities after 0..steps inner updates."""
-        xs, ys = batch.x_support[0], batch.y_support[0]
+        thetas = adaptation_path(learner.model, learner.params, batch.x_support[0],
+                                 batch.y_support[0], learner.loss_fn, inner_lr=alpha,
+                                 steps=steps, buffers=learner.buffer_dict)  # fmt: skip
         xq = batch.x_query[0]
-        theta = learner.params
-        probs = [learner(xq, theta).softmax(-1)]
-        for _ in range(steps):
-            theta, _ = learner.adapt(
-                xs, ys, steps=1, inner_lr=alpha, params=theta, first_order=True
-            )
-            probs.append(learner(xq, theta).softmax(-1))
-        return torch.stack(probs).cpu()
+        return torch.stack([learner(xq, theta).softmax(-1) for theta in thetas]).cpu()
 
     def compute(self) -> OmniglotView:
         """Adapt the shown learners to the current task (reusing the last adaptation when
@@ -283,14 +257,6 @@ class OmniglotDashboard:
             view.predictions[label] = probs[step].argmax(-1)
         return view
 
-    def update(self) -> OmniglotView:
-        """Recompute (if needed) and redraw."""
-        if self._holding:
-            return self.view
-        self.view = self.compute()
-        self._draw(self.view)
-        return self.view
-
     # ----------------------------------------------------------------- drawing
 
     def figure(self, view: OmniglotView | None = None) -> Figure:
@@ -305,7 +271,7 @@ class OmniglotDashboard:
         plot_support(self.batch.x_support[0], self.batch.y_support[0], names,
                      title=f"task {view.task_index}: support (K = {self.config.k_shot})",
                      ax=support)  # fmt: skip
-        after = f"after {view.step} step{'' if view.step == 1 else 's'}"
+        after = f"after {plural(view.step, 'step')}"
         for i, label in enumerate((view.maml, "pre-trained")):
             acc = view.accuracy[label][view.step]
             plot_adaptation(self.batch.x_query[0], view.y_query, view.probabilities[label],
@@ -317,35 +283,28 @@ class OmniglotDashboard:
         fig.subplots_adjust(left=0.085, right=0.99, top=0.9, bottom=0.12)
         return fig
 
-    def _draw(self, view: OmniglotView) -> None:
-        with self.out:
-            self.out.clear_output(wait=True)
-            fig = self.figure(view)
-            plt.show()
-            plt.close(fig)
-        rows = "".join(
-            f"<tr><td style='color:{color_for(label) or 'black'}'>{label}</td>"
-            f"<td>{_fraction(acc[0])}</td><td>{_fraction(acc[view.step])}</td>"
-            f"<td>{_fraction(acc[-1])}</td></tr>"
+    def status_text(self, view: OmniglotView) -> str:
+        """The query accuracy before adapting, at the shown step and after S steps."""
+        rows = {
+            label: [_fraction(acc[0]), _fraction(acc[view.step]), _fraction(acc[-1])]
             for label, acc in view.accuracy.items()
-        )
-        self.status.value = (
-            f"<table><tr><th>query accuracy</th><th>0 steps</th><th>shown: step {view.step}</th>"
-            f"<th>{view.steps} step{'' if view.steps == 1 else 's'}</th></tr>{rows}</table>"
+        }
+        header = [
+            "query accuracy",
+            "0 steps",
+            f"shown: step {view.step}",
+            plural(view.steps, "step"),
+        ]
+        return status_table(header, rows) + (
             f"<small>{self.config.n_way}-way {self.config.k_shot}-shot, {self.k_query} query "
             "images per class; chance = 1/N</small>"
         )
 
     # ----------------------------------------------------------------- layout
 
-    def widget(self) -> W.Widget:
-        task = W.VBox([W.HTML("<b>Test task</b>"), self.task, self.new_task])
-        adapt = W.VBox([W.HTML("<b>Adapt at test time</b>"), self.alpha, self.steps,
-                        W.HBox([self.step, self.play])])  # fmt: skip
-        order = W.VBox([W.HTML("<b>Checkpoint</b>"), self.order, self.order_note])
-        return W.VBox([W.HBox([task, adapt, order, self.status]), self.out])
-
-    def show(self) -> None:
-        from IPython.display import display
-
-        display(self.widget())
+    def controls(self) -> list[W.Widget]:
+        return [
+            group("Test task", self.task, self.new_task),
+            group("Adapt at test time", self.alpha, self.steps, W.HBox([self.step, self.play])),
+            group("Checkpoint", self.order, self.order_note),
+        ]

@@ -20,7 +20,7 @@ from mamllib.experiments.omniglot import (
 )
 from mamllib.tasks.omniglot import split_characters
 from mamllib.train import load_learner
-from mamllib.widgets_omniglot import OmniglotDashboard
+from mamllib.viz.omniglot import OmniglotDashboard
 
 LEARNERS = {"MAML", "pre-trained", "scratch"}
 

@@ -1,12 +1,20 @@
-"""The sinusoid dashboard, driven the way a student drives it: set values, press buttons."""
+"""The sinusoid dashboard, driven the way a student drives it: set values, press buttons.
+
+The MSEs it shows are checked against an independent reference: ``adaptation_curve`` (the
+evaluation path of Table 2 and Figure 3) on the same task.
+"""
 
 import math
 
 import matplotlib.pyplot as plt
 import pytest
+import torch.nn.functional as F
 
-from mamllib.reproduce import DIVERGED_MSE, load_sinusoid_learners
-from mamllib.widgets import SinusoidDashboard
+from mamllib.batch import TaskBatch
+from mamllib.evaluate import adaptation_curve
+from mamllib.reproduce import load_sinusoid_learners
+from mamllib.tasks.sinusoid import DIVERGED_MSE
+from mamllib.viz.sinusoid import SinusoidDashboard
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +47,18 @@ def test_initial_view_shows_maml_and_pretrained(dashboard):
     assert all(len(curve) == dashboard.steps.value + 1 for curve in view.mse.values())
     assert view.predictions["MAML"].shape == (200, 1)
     assert "MAML" in dashboard.status.value
+
+
+def test_mses_equal_the_evaluation_path(dashboard):
+    dashboard.k_shot.value = 10
+    view = dashboard.view
+    task = TaskBatch(dashboard.x_pool[None, :10], dashboard.y_pool[None, :10],
+                     dashboard.x_query[None], dashboard.y_query[None])  # fmt: skip
+    for label, mse in view.mse.items():
+        learner = dashboard.learners[label]
+        reference = adaptation_curve(learner.model, learner.params, task, F.mse_loss,
+                                     inner_lr=view.inner_lr, steps=view.steps, path="loop")[0]  # fmt: skip
+        assert mse == pytest.approx(reference.tolist(), rel=1e-5), label
 
 
 def test_sliders_readapt(dashboard):

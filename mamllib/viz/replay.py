@@ -74,7 +74,7 @@ def _transform(lines: list[str]) -> list[str]:
     if source == _active["caller"]:  # the student runs the data cell again: try for real
         deactivate()
         return lines
-    return ["import mamllib.replay\n", f"mamllib.replay.show_committed({source!r})\n"]
+    return ["import mamllib.viz.replay\n", f"mamllib.viz.replay.show_committed({source!r})\n"]
 
 
 def deactivate() -> None:

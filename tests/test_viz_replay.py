@@ -12,11 +12,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from mamllib import replay
+from mamllib.viz import replay
 
 DATA_CELL = """\
 import builtins, itertools
-from mamllib.replay import replay_committed_outputs
+from mamllib.viz.replay import replay_committed_outputs
 runs = builtins.__dict__.setdefault("data_cell_runs", itertools.count())
 try:
     if next(runs) < FAILING_RUNS:  # the data is missing the first time(s)

@@ -1,4 +1,4 @@
-"""The ipywidgets dashboards the notebooks show.
+"""The sinusoid dashboard of chapter 1.
 
 ``SinusoidDashboard``: draw a task, adapt the shipped MAML (second- or first-order) and
 pre-trained networks to its K support points with α and a number of steps, and watch
@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import display
+import torch.nn.functional as F
+from matplotlib.figure import Figure
 
+from mamllib.evaluate import adaptation_path
 from mamllib.maml import MAML
 from mamllib.tasks.sinusoid import DIVERGED_MSE, QUERY_POINTS, SinusoidTasks
 from mamllib.train import SinusoidConfig, fit
-from mamllib.viz.plots import color_for, plot_curves, plot_fit, plural
+from mamllib.viz.dashboard import FIRST_ORDER, Dashboard, diverged_text, group, status_table
+from mamllib.viz.plots import plot_curves, plot_fit, plural
 
 
 def diverged(mse: float) -> bool:
@@ -28,9 +31,7 @@ def diverged(mse: float) -> bool:
 
 
 def _fmt(mse: float) -> str:
-    if not diverged(mse):
-        return f"{mse:.3f}"
-    return f"diverged ({mse:,.0f}: α too large)" if math.isfinite(mse) else "diverged (α too large)"
+    return diverged_text(mse) if diverged(mse) else f"{mse:.3f}"
 
 
 @dataclass
@@ -46,7 +47,7 @@ class SinusoidView:
     predictions: dict[str, torch.Tensor] = field(default_factory=dict)  # label -> y on the grid
 
 
-class SinusoidDashboard:
+class SinusoidDashboard(Dashboard):
     """Sliders for α, β, inner steps and K; first-/second-order; new task; meta-train live.
 
     Args:
@@ -54,6 +55,9 @@ class SinusoidDashboard:
             ``"MAML (first-order)"`` is used when the order toggle says first-order.
         seed: seeds the sequence of tasks the "new task" button draws.
         train_iterations: default length of a live meta-training run.
+
+    Raises:
+        ValueError: ``learners`` lacks "MAML" or "pre-trained".
     """
 
     def __init__(self, learners: dict[str, MAML], seed: int = 0, train_iterations: int = 3000):
@@ -62,6 +66,7 @@ class SinusoidDashboard:
             raise ValueError(
                 f"the dashboard needs learners {sorted(missing)}; got {sorted(learners)}"
             )
+        super().__init__()
         self.learners = dict(learners)
         self.tasks = SinusoidTasks()
         self.generator = torch.Generator().manual_seed(seed)
@@ -80,14 +85,11 @@ class SinusoidDashboard:
                                            description="iterations")  # fmt: skip
         self.train_button = W.Button(description="meta-train", icon="play", button_style="warning")
         self.progress = W.IntProgress(value=0, min=0, max=train_iterations, description="training")
-        self.status = W.HTML()
-        self.out = W.Output()
         self._draw_task()
-        for control in (self.alpha, self.steps, self.k_shot, self.order):
-            control.observe(lambda _: self.update(), names="value")
+        self.watch(self.alpha, self.steps, self.k_shot, self.order)
         self.new_task.on_click(lambda _: self.resample())
         self.train_button.on_click(lambda _: self.meta_train())
-        self.view = self.update()
+        self.update()
 
     # ----------------------------------------------------------------- state
 
@@ -99,11 +101,12 @@ class SinusoidDashboard:
         self.x_query, self.y_query = batch.x_query[0], batch.y_query[0]
 
     def resample(self) -> SinusoidView:
+        """Draw a new task and adapt to it."""
         self._draw_task()
         return self.update()
 
     def _shown(self) -> dict[str, MAML]:
-        maml_label = "MAML (first-order)" if self.order.value == "first-order" else "MAML"
+        maml_label = FIRST_ORDER if self.order.value == "first-order" else "MAML"
         shown = {"pre-trained": self.learners["pre-trained"]}
         if maml_label in self.learners:
             shown[maml_label] = self.learners[maml_label]
@@ -113,66 +116,55 @@ class SinusoidDashboard:
 
     @torch.no_grad()
     def compute(self) -> SinusoidView:
-        """Adapt every shown learner to the current task; no drawing."""
+        """Adapt every shown learner to the current task's first K support points; no drawing."""
         k, alpha, steps = self.k_shot.value, self.alpha.value, self.steps.value
         xs, ys = self.x_pool[:k], self.y_pool[:k]
         view = SinusoidView(float(self.amplitude), float(self.phase), k, alpha, steps)
         for label, learner in self._shown().items():
-            theta = learner.params
-            mse = [torch.nn.functional.mse_loss(learner(self.x_query, theta), self.y_query).item()]
-            for _ in range(steps):
-                theta, _ = learner.adapt(
-                    xs, ys, steps=1, inner_lr=alpha, params=theta, first_order=True
-                )
-                mse.append(
-                    torch.nn.functional.mse_loss(learner(self.x_query, theta), self.y_query).item()
-                )
-            view.mse[label] = mse
-            view.predictions[label] = learner(self.grid, theta)
+            thetas = adaptation_path(learner.model, learner.params, xs, ys, learner.loss_fn,
+                                     inner_lr=alpha, steps=steps, buffers=learner.buffer_dict)  # fmt: skip
+            view.mse[label] = [
+                F.mse_loss(learner(self.x_query, theta), self.y_query).item() for theta in thetas
+            ]
+            view.predictions[label] = learner(self.grid, thetas[-1])
         return view
 
-    def update(self) -> SinusoidView:
-        """Recompute and redraw."""
-        self.view = self.compute()
-        self._draw(self.view)
-        return self.view
+    # ----------------------------------------------------------------- drawing
 
-    def _draw(self, view: SinusoidView) -> None:
+    def figure(self, view: SinusoidView | None = None) -> Figure:
+        """The fits after the last step (left) and the query MSE after each step (right)."""
+        view = view or self.view
         k = view.k_shot
         after = plural(view.steps, "step")
-        gone = [label for label, mse in view.mse.items() if any(map(diverged, mse))]
-        with self.out:
-            self.out.clear_output(wait=True)
-            fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
-            truth = self.tasks.function(self.grid, self.amplitude, self.phase)
-            preds = {f"{label}, {after}" + (" (diverged)" if label in gone else ""): y
-                     for label, y in view.predictions.items()}  # fmt: skip
-            plot_fit(self.grid, truth, preds, self.x_pool[:k], self.y_pool[:k],
-                     title=f"A = {view.amplitude:.2f}, φ = {view.phase:.2f}; α = {view.inner_lr:.4f}",
-                     ax=left)  # fmt: skip
-            left.set_ylim(-6, 6)
-            # A diverged learner's MSE (up to 1e25, then inf) would stretch a log axis
-            # until every other curve is flat: the axis stops at DIVERGED_MSE.
-            plot_curves({label: (mse, None) for label, mse in view.mse.items()}, log=True,
-                        diverged_above=DIVERGED_MSE, ax=right,
-                        title=f"query MSE of this task; ▲ diverged (> {DIVERGED_MSE:g})")  # fmt: skip
-            fig.tight_layout()
-            plt.show()
-        rows = "".join(
-            f"<tr><td style='color:{color_for(label) or 'black'}'>{label}</td>"
-            f"<td>{_fmt(mse[0])}</td><td>{_fmt(mse[-1])}</td></tr>"
-            for label, mse in view.mse.items()
-        )
+        gone = _diverged_labels(view)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+        truth = self.tasks.function(self.grid, view.amplitude, view.phase)
+        preds = {f"{label}, {after}" + (" (diverged)" if label in gone else ""): y
+                 for label, y in view.predictions.items()}  # fmt: skip
+        plot_fit(self.grid, truth, preds, self.x_pool[:k], self.y_pool[:k],
+                 title=f"A = {view.amplitude:.2f}, φ = {view.phase:.2f}; α = {view.inner_lr:.4f}",
+                 ax=left)  # fmt: skip
+        left.set_ylim(-6, 6)
+        # A diverged learner's MSE (up to 1e25, then inf) would stretch a log axis
+        # until every other curve is flat: the axis stops at DIVERGED_MSE.
+        plot_curves({label: (mse, None) for label, mse in view.mse.items()}, log=True,
+                    diverged_above=DIVERGED_MSE, ax=right,
+                    title=f"query MSE of this task; ▲ diverged (> {DIVERGED_MSE:g})")  # fmt: skip
+        fig.tight_layout()
+        return fig
+
+    def status_text(self, view: SinusoidView) -> str:
+        """The query MSE before and after the steps, and which learners diverged."""
+        after = plural(view.steps, "step")
+        gone = _diverged_labels(view)
+        rows = {label: [_fmt(mse[0]), _fmt(mse[-1])] for label, mse in view.mse.items()}
         note = (
             f"<br><b>diverged</b> (query MSE > {DIVERGED_MSE:g}): {', '.join(gone)}; "
             f"α = {view.inner_lr:.4g} is too large for {after} of plain SGD"
             if gone
             else ""
         )
-        self.status.value = (
-            f"<table><tr><th>learner</th><th>MSE before</th><th>after {after}</th></tr>"
-            f"{rows}</table>{note}"
-        )
+        return status_table(["learner", "MSE before", f"after {after}"], rows) + note
 
     # ----------------------------------------------------------------- live training
 
@@ -215,12 +207,13 @@ class SinusoidDashboard:
 
     # ----------------------------------------------------------------- layout
 
-    def widget(self) -> W.Widget:
-        test_time = W.VBox([W.HTML("<b>Adapt at test time</b>"), self.alpha, self.steps, self.k_shot,
-                            self.order, self.new_task])  # fmt: skip
-        training = W.VBox([W.HTML("<b>Meta-train a new MAML live</b> (α, β, order, steps ≤ 5)"),
-                           self.beta, self.iterations, self.train_button, self.progress])  # fmt: skip
-        return W.VBox([W.HBox([test_time, training, self.status]), self.out])
+    def controls(self) -> list[W.Widget]:
+        test_time = group("Adapt at test time", self.alpha, self.steps, self.k_shot, self.order,
+                          self.new_task)  # fmt: skip
+        training = group("Meta-train a new MAML live", self.beta, self.iterations,
+                         self.train_button, self.progress, note="(α, β, order, steps ≤ 5)")  # fmt: skip
+        return [test_time, training]
 
-    def show(self) -> None:
-        display(self.widget())
+
+def _diverged_labels(view: SinusoidView) -> list[str]:
+    return [label for label, mse in view.mse.items() if any(map(diverged, mse))]
