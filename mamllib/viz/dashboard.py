@@ -24,13 +24,13 @@ from mamllib.viz.plots import color_for
 # The label of a first-order MAML learner: the order toggle of the sinusoid and Omniglot
 # dashboards shows it instead of "MAML".
 FIRST_ORDER = "MAML (first-order)"
-DIVERGED = "diverged (α too large)"
 
 
 def diverged_text(value: float = math.nan) -> str:
     """How every dashboard says that SGD with a fixed α diverged; ``value``, the metric it
     reached, is shown when it is finite (an MSE in the thousands)."""
-    return f"diverged ({value:,.0f}: α too large)" if math.isfinite(value) else DIVERGED
+    reached = f"{value:,.0f}: " if math.isfinite(value) else ""
+    return f"diverged ({reached}α too large)"
 
 
 def status_table(header: Sequence[str], rows: Mapping[str, Sequence[str]]) -> str:
