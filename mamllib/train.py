@@ -10,7 +10,8 @@ Command line (each experiment's config fields become flags)::
 A resumed run restores the weights, Adam's state, the task sampler's random state, the
 iteration count and the training losses since the last evaluation, so it ends with the
 same weights and the same history as an uninterrupted run (under torchrun: with the same
-number of processes; see ``mamllib.distributed``).
+number of processes; see ``mamllib.distributed``). ``mamllib.experiments.load_learner``
+reads a trained learner back.
 
 What the user can fix (missing or corrupt data, a flag out of range, an unwritable
 ``--out``, a checkpoint that cannot be resumed) is found before any training, and the
@@ -37,35 +38,14 @@ from mamllib.checkpoints import (
     CheckpointError,
     NotWritableError,
     check_writable,
-    load_checkpoint,
-    load_state_strict,
     provenance,
     save_checkpoint,
 )
-from mamllib.experiments import EXPERIMENTS
+from mamllib.experiments import EXPERIMENTS, resumable_checkpoint
 from mamllib.experiments.common import resolve_device
-from mamllib.experiments.sinusoid import SinusoidConfig, build_sinusoid_learner
-from mamllib.maml import MAML
 from mamllib.progress import progress as progress_bar
 
-__all__ = [
-    "EXPERIMENTS",
-    "SinusoidConfig",
-    "TrainResult",
-    "build_sinusoid_learner",
-    "fit",
-    "load_learner",
-    "main",
-    "parse_args",
-    "resolve_device",
-]
-
-
 # ----------------------------------------------------------------------------- the loop
-
-
-# Config fields a resumed run may change: they do not change what is being learned.
-RESUMABLE_CHANGES = ("iterations", "path", "device", "eval_every", "checkpoint_every")
 
 
 @dataclass
@@ -77,17 +57,6 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_time_s: float = 0.0
     checkpoint: Path | None = None
-
-
-def _config_diff(saved: dict[str, Any], wanted: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    diff = {}
-    for key in set(saved) | set(wanted):
-        a, b = saved.get(key), wanted.get(key)
-        if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-            a, b = list(a), list(b)
-        if a != b:
-            diff[key] = (a, b)
-    return diff
 
 
 def fit(
@@ -116,8 +85,8 @@ def fit(
             end); ``None`` trains in memory only. Under torchrun on several nodes, a
             resumed run's ``out`` must be readable by every node.
         resume: continue from ``out`` if it exists. Its config must equal ``config``
-            except for ``RESUMABLE_CHANGES`` (e.g. more ``iterations``, or another
-            device for the rest of the run).
+            except for ``mamllib.experiments.RESUMABLE_CHANGES`` (e.g. more
+            ``iterations``, or another device for the rest of the run).
         overwrite: start over even if ``out`` exists (otherwise that is an error, so
             that a finished run is never replaced by accident).
         progress: show a tqdm progress bar.
@@ -268,85 +237,6 @@ def _train(
             checkpoint(done, time.perf_counter() - t0)
     bar.close()
     return TrainResult(experiment, config.iterations, history, time.perf_counter() - t0, out)
-
-
-def saved_config(cls: type, ckpt: dict[str, Any], path: str | Path) -> Any:
-    """The config a checkpoint was trained with; fields added since then take their defaults."""
-    known = {f.name for f in dataclasses.fields(cls.config_cls)}
-    unknown = sorted(set(ckpt["config"]) - known)
-    if unknown:
-        raise CheckpointError(f"{path} has config fields this version does not know: {unknown}")
-    return cls.config_cls(**ckpt["config"])
-
-
-def resumable_checkpoint(
-    cls: type, config: Any, out: Path, device: torch.device | str = "cpu"
-) -> dict[str, Any]:
-    """The checkpoint at ``out`` if ``config`` can continue it; else a one-line error.
-
-    Raises:
-        CheckpointError: ``out`` is corrupt, not a training checkpoint of this experiment,
-            or its config differs from ``config`` in more than ``RESUMABLE_CHANGES``.
-        ValueError: ``out`` is already past ``config.iterations``.
-    """
-    ckpt = load_checkpoint(out, expect_model=cls.model_name, map_location=device)
-    missing = [
-        k for k in ("config", "iteration", "history", "wall_time_s", "state") if k not in ckpt
-    ]
-    if missing:
-        raise CheckpointError(
-            f"cannot resume {out}: it is not a training checkpoint (no {', '.join(missing)})"
-        )
-    diff = _config_diff(asdict(saved_config(cls, ckpt, out)), asdict(config))
-    for key in RESUMABLE_CHANGES:
-        diff.pop(key, None)
-    if diff:
-        raise CheckpointError(
-            f"cannot resume {out}: its config differs from the requested one in "
-            + ", ".join(f"{k} (saved {a!r}, requested {b!r})" for k, (a, b) in sorted(diff.items()))
-            + "; pass the saved values ("
-            + " ".join(_flag(k, a) for k, (a, _) in sorted(diff.items()))
-            + "), or --overwrite to start over"
-        )
-    if ckpt["iteration"] > config.iterations:
-        raise ValueError(
-            f"{out} is already at iteration {ckpt['iteration']}, past the requested "
-            f"iterations={config.iterations}; pass --iterations {ckpt['iteration']} or more to "
-            "continue it"
-        )
-    return ckpt
-
-
-def _flag(field: str, value: Any) -> str:
-    """``field=value`` as the command line spells it (``--inner-lr 0.01``, ``--no-first-order``)."""
-    name = field.replace("_", "-")
-    if isinstance(value, bool):
-        return f"--{name}" if value else f"--no-{name}"
-    if isinstance(value, (list, tuple)):
-        return f"--{name} " + " ".join(map(str, value))
-    return f"--{name} {value}"
-
-
-def load_learner(
-    path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[MAML, dict[str, Any]]:
-    """A trained learner (θ, and α for Meta-SGD) from a checkpoint, and the checkpoint."""
-    ckpt = load_checkpoint(path, map_location=map_location)
-    name = ckpt.get("experiment")
-    if name not in EXPERIMENTS:
-        raise CheckpointError(
-            f"{path} is from an unknown experiment {name!r}; valid: {sorted(EXPERIMENTS)}"
-        )
-    cls = EXPERIMENTS[name]
-    if ckpt["model"] != cls.model_name:
-        raise CheckpointError(
-            f"{path} holds a {ckpt['model']!r} model, expected {cls.model_name!r}"
-        )
-    config = saved_config(cls, ckpt, path)
-    learner = cls.build_learner(config, map_location)
-    load_state_strict(learner, ckpt["state"]["learner"], str(path))
-    learner.eval()
-    return learner, ckpt
 
 
 # ----------------------------------------------------------------------------- CLI

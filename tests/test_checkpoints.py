@@ -188,6 +188,40 @@ def test_shipped_checkpoint_still_loads():
     assert data["format_version"] in (1, 2) and data["iteration"] > 0
 
 
+# ----------------------------------------------------------------------------- atomic save
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_save_checkpoint_is_atomic(tmp_path, monkeypatch, error):
+    path = tmp_path / "ckpt.pt"
+    good = {"model": MODEL, "state": {"w": torch.arange(5.0)}, "iteration": 1}
+    save_checkpoint(path, good)
+    before = path.read_bytes()
+    assert (path.stat().st_mode & 0o777) == 0o644
+
+    real_save = torch.save
+
+    def failing_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise error
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(type(error)):
+        save_checkpoint(path, {"model": MODEL, "state": {"w": torch.zeros(5)}, "iteration": 2})
+    monkeypatch.setattr(torch, "save", real_save)
+
+    assert path.read_bytes() == before
+    loaded = load_checkpoint(path, expect_model=MODEL)
+    assert loaded["iteration"] == 1 and torch.equal(loaded["state"]["w"], torch.arange(5.0))
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]
+
+
+def test_save_checkpoint_needs_model_and_state(tmp_path):
+    with pytest.raises(ValueError, match="'state'"):
+        save_checkpoint(tmp_path / "x.pt", {"model": MODEL})
+    assert os.listdir(tmp_path) == []
+
+
 # ----------------------------------------------------------------------------- temp files
 
 

@@ -23,13 +23,14 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from test_training import assert_same_state
+from test_train import assert_same_state
 
 from mamllib import SinusoidTasks, TaskBatch, distributed
 from mamllib.checkpoints import CheckpointError, load_checkpoint
 from mamllib.experiments import EXPERIMENTS, SinusoidExperiment
 from mamllib.experiments.common import resolve_device
-from mamllib.train import SinusoidConfig, build_sinusoid_learner, fit
+from mamllib.experiments.sinusoid import SinusoidConfig, build_sinusoid_learner
+from mamllib.train import fit
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = 2

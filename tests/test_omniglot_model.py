@@ -1,17 +1,11 @@
-"""The Omniglot network and experiment: exact batch norm under vmap, baselines, a smoke run."""
+"""The Omniglot network: exact batch norm under vmap on every path, the conv net's shape
+(the Omniglot experiment: test_experiments.py)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mamllib.batch import TaskBatch
-from mamllib.experiments.omniglot import (
-    ROTATIONS,
-    OmniglotConfig,
-    OmniglotExperiment,
-    accuracy_curve,
-    few_shot_head,
-)
 from mamllib.maml import meta_loss
 from mamllib.models import BatchNorm, Conv4
 
@@ -107,45 +101,3 @@ def test_conv4_shapes_and_no_redundant_bias():
     assert len(convs) == 4 and all(c.bias is None and c.stride == (2, 2) for c in convs)
     with pytest.raises(ValueError, match="n_way"):
         Conv4(0)
-
-
-@pytest.fixture(scope="module")
-def experiment():
-    config = OmniglotConfig(meta_batch_size=4, eval_tasks=10, iterations=4, device="cpu", hidden=16)
-    return OmniglotExperiment(config)
-
-
-def test_experiment_splits_and_training_step(experiment):
-    splits = experiment.splits
-    assert len(splits["train"]) == 1100 and len(splits["val"]) == 100 and len(splits["test"]) == 423
-    before = {k: v.clone() for k, v in experiment.learner.params.items()}
-    loss = experiment.train_step()
-    assert loss > 0
-    assert any(not torch.equal(before[k], v) for k, v in experiment.learner.params.items())
-    metrics = experiment.evaluate()
-    assert len(metrics["val_accuracy"]) == experiment.config.eval_inner_steps + 1
-    assert abs(metrics["val_accuracy"][0] - 0.2) < 0.15  # chance level before adapting
-
-
-def test_pretrain_batch_labels_are_character_and_rotation():
-    config = OmniglotConfig(
-        method="pretrain", meta_batch_size=2, eval_tasks=4, device="cpu", hidden=8
-    )
-    exp = OmniglotExperiment(config)
-    assert exp.learner.model.head.out_features == ROTATIONS * 1100
-    x, y = exp.pretrain_batch(64)
-    assert x.shape == (64, 1, 28, 28) and y.max() < ROTATIONS * 1100
-    # Undo each image's rotation: it must be a stored drawing of its labelled character.
-    train = exp.splits["train"]
-    for image, label in zip(x[:8], y[:8]):
-        character, rotation = divmod(label.item(), ROTATIONS)
-        upright = torch.rot90(image, -rotation, dims=(-2, -1))
-        drawings = exp.images[train[character]]
-        assert (drawings - upright).abs().flatten(1).max(1).values.min() < 1e-6
-    learner = few_shot_head(exp.learner, 5)
-    assert learner.model.head.weight.abs().sum() == 0
-    batch = exp.val_batch
-    curve = accuracy_curve(learner, batch, steps=1)
-    assert torch.allclose(
-        curve[:, 0], torch.full_like(curve[:, 0], 0.2)
-    )  # zero head: argmax picks class 0

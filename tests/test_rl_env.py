@@ -160,7 +160,7 @@ def test_linear_baseline_is_least_squares_on_rllab_features():
 
 
 def test_optimal_return_by_hand_and_no_policy_beats_it():
-    from mamllib.experiments.navigation import optimal_returns
+    from mamllib.paper.navigation import optimal_returns
 
     # (0.3, −0.2): positions (0.1, −0.1), (0.2, −0.2), then the goal itself.
     expected = -(math.hypot(0.2, 0.1) + 0.1)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from figure_checks import labelled_curves, look, overlaps
 
-from mamllib.reproduce import ROOT, fits_data, load_sinusoid_learners, navigation_paths
+from mamllib.paper.navigation import navigation_paths
+from mamllib.paper.sinusoid import fits_data, load_learners
+from mamllib.paths import ROOT
 from mamllib.viz.figures import (
     figure_navigation_paths,
     figure_navigation_returns,
@@ -34,7 +36,7 @@ def _results(name):
 def test_figure_2_tells_the_steps_apart():
     """The paper's Figure 2: 0, 1 and 10 steps of one learner share its colour, so their
     line styles differ; the legend sits beside the panels, not over the curves."""
-    fig = figure_sinusoid_fits(fits_data(load_sinusoid_learners()))
+    fig = figure_sinusoid_fits(fits_data(load_learners()))
     axes = fig.axes[:4]
     for ax in axes:
         label = ax.get_title().split(",")[0]

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from mamllib.experiments.omniglot import OmniglotConfig, meta_test_episodes
+from mamllib.experiments.omniglot import OmniglotConfig
+from mamllib.paper.omniglot import meta_test_episodes
 from mamllib.viz.images import plot_adaptation, plot_episode, plot_image_grid
 
 

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from mamllib.experiments.navigation import evaluate_policy, navigation_policies, optimal_returns
+from mamllib.experiments.navigation import evaluate_policy
+from mamllib.paper.navigation import load_learners, optimal_returns
 from mamllib.rl.env import GOAL_HIGH, GOAL_LOW, sample_goals
 from mamllib.viz.navigation import SHOWN, NavigationDashboard
 from mamllib.viz.plots import MAX_LIMIT
@@ -24,7 +25,7 @@ PAPER_LRS = (0.1, 0.05, 0.05)  # Table 4's protocol: α = 0.1, then 0.05
 
 @pytest.fixture(scope="module")
 def policies():
-    return navigation_policies()  # the shipped MAML and pre-trained policies, and a random one
+    return load_learners()  # the shipped MAML and pre-trained policies, and a random one
 
 
 @pytest.fixture(autouse=True)

@@ -11,15 +11,10 @@ import pytest
 import torch
 
 from mamllib.data import load_omniglot
-from mamllib.experiments.omniglot import (
-    FIRST_ORDER,
-    OmniglotConfig,
-    accuracy_curve,
-    checkpoint_paths,
-    load_omniglot_learners,
-)
+from mamllib.experiments import load_learner
+from mamllib.experiments.omniglot import OmniglotConfig, accuracy_curve
+from mamllib.paper.omniglot import FIRST_ORDER, checkpoint_paths, load_learners
 from mamllib.tasks.omniglot import split_characters
-from mamllib.train import load_learner
 from mamllib.viz.omniglot import OmniglotDashboard
 
 LEARNERS = {"MAML", "pre-trained", "scratch"}
@@ -32,7 +27,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def learners():
-    return load_omniglot_learners()[0]
+    return load_learners()[0]
 
 
 @pytest.fixture
@@ -149,7 +144,7 @@ def test_new_task_changes_the_classes(dashboard, data):
 def test_first_order_toggle_is_disabled_without_its_checkpoint(tmp_path, data):
     for label in ("MAML", "pre-trained"):
         shutil.copy(checkpoint_paths()[label], tmp_path / checkpoint_paths()[label].name)
-    learners, checkpoints = load_omniglot_learners(checkpoint_dir=tmp_path)
+    learners, checkpoints = load_learners(checkpoint_dir=tmp_path)
     assert set(learners) == LEARNERS and set(checkpoints) == {"MAML", "pre-trained"}
     # The evaluation path is chosen for this device, whatever the run trained with.
     assert all(learner.config.path == "auto" for learner in learners.values())
@@ -173,7 +168,7 @@ def test_first_order_toggle_switches_checkpoint(learners, data):
 def test_missing_required_checkpoint_is_named(tmp_path):
     shutil.copy(checkpoint_paths()["MAML"], tmp_path / checkpoint_paths()["MAML"].name)
     with pytest.raises(FileNotFoundError, match="pretrain"):
-        load_omniglot_learners(checkpoint_dir=tmp_path)
+        load_learners(checkpoint_dir=tmp_path)
 
 
 def _bad_inputs(learners):

@@ -12,14 +12,14 @@ import torch.nn.functional as F
 
 from mamllib.batch import TaskBatch
 from mamllib.evaluate import adaptation_curve
-from mamllib.reproduce import load_sinusoid_learners
+from mamllib.paper.sinusoid import load_learners
 from mamllib.tasks.sinusoid import DIVERGED_MSE
 from mamllib.viz.sinusoid import SinusoidDashboard
 
 
 @pytest.fixture(scope="module")
 def learners():
-    return load_sinusoid_learners()
+    return load_learners()
 
 
 @pytest.fixture(autouse=True)

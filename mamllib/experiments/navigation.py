@@ -8,35 +8,29 @@ the oracle, a policy that is told the goal.
 
     python -m mamllib.train navigation --out checkpoints/navigation_maml.pt
     python -m mamllib.train navigation --method pretrain --out checkpoints/navigation_pretrain.pt
+
+Training and its validation only: the test goals, the shipped policies and Table 4 are in
+``mamllib.paper.navigation``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from mamllib import paths
-from mamllib.checkpoints import hardware, load_checkpoint, load_state_strict
+from mamllib.checkpoints import load_state_strict
 from mamllib.checks import check_int, check_positive_float
 from mamllib.evaluate import mean_ci95
 from mamllib.experiments.common import Experiment, MetaTrainingConfig, resolve_device
-from mamllib.progress import progress as progress_bar
-from mamllib.rl.env import PointNavigation, sample_goals
+from mamllib.rl.env import sample_goals
 from mamllib.rl.meta import adaptation_returns, meta_objective, sample_meta_batch
 from mamllib.rl.policy import GaussianMLPPolicy
 from mamllib.rl.trpo import trpo_step
 
-# Table 4 of Finn et al. (2017): average return after 0, 1, 2, 3 gradient steps.
-PAPER_TABLE4 = {
-    "MAML": (-40.41, -11.68, -3.33, -3.23),
-    "pre-trained": (-40.81, -19.73, -11.72, -8.47),
-    "random": (-82.7, -58.0, -53.8, -46.8),  # read off the paper's Figure 5 ("about")
-}
 VALIDATION_SEED_OFFSET = 10_000
 EVAL_NOISE_SEED_OFFSET = 20_000
 
@@ -273,157 +267,3 @@ class NavigationExperiment(Experiment):
         else:
             # A CPU generator's state cannot drive a CUDA one: continue deterministically.
             self.generator.manual_seed(int(state["generator"].sum()) + self.config.seed)
-
-
-# ----------------------------------------------------------------------------- Table 4
-
-CHECKPOINTS = {
-    "MAML": paths.CHECKPOINTS / "navigation_maml.pt",
-    "pre-trained": paths.CHECKPOINTS / "navigation_pretrain.pt",
-    "oracle": paths.CHECKPOINTS / "navigation_oracle.pt",
-}
-TEST_SEED = 2017  # the 40 test goals; training and validation goals come from other seeds
-NOISE_SEED = 4  # action noise of the evaluation episodes
-RANDOM_INIT_SEED = 1  # the randomly initialised policy of the baseline
-
-
-def test_goals(num_goals: int = 40, seed: int = TEST_SEED) -> Tensor:
-    """The fixed test goals of Table 4's reproduction, ``[num_goals, 2]``."""
-    return sample_goals(num_goals, torch.Generator().manual_seed(seed))
-
-
-def optimal_returns(goals: Tensor, horizon: int = 100) -> Tensor:
-    """``[G]`` the best return any policy can reach on each goal (an exact oracle).
-
-    The controller that knows the goal and moves each coordinate towards it at full
-    speed: velocities are clipped per coordinate, so after t steps no policy can be
-    closer than max(0, |g| − 0.1·t) in either coordinate, and this one is exactly that
-    close in both. It minimises every step's distance, hence the return.
-    """
-    env = PointNavigation(goals, horizon=horizon)
-    position, _ = env.reset()
-    total = torch.zeros(goals.shape[0], dtype=goals.dtype, device=goals.device)
-    for _ in range(horizon):
-        position, reward, terminated, truncated, _ = env.step(goals - position)
-        total += reward
-        if bool((terminated | truncated).all()):
-            break
-    return total
-
-
-def load_navigation_policy(
-    path: str | Path, device: torch.device | str = "cpu"
-) -> tuple[nn.Module, NavigationConfig, dict[str, Any]]:
-    """A trained policy, its config and the checkpoint dict."""
-    ckpt = load_checkpoint(path, expect_model=NavigationExperiment.model_name, map_location=device)
-    known = {f.name for f in fields(NavigationConfig)}
-    config = NavigationConfig(**{k: v for k, v in ckpt["config"].items() if k in known})
-    policy = build_navigation_policy(config, device)
-    load_state_strict(policy, ckpt["state"]["learner"], str(path))
-    return policy.eval(), config, ckpt
-
-
-def navigation_policies(
-    device: torch.device | str = "cpu",
-) -> dict[str, tuple[nn.Module, NavigationConfig]]:
-    """The shipped MAML, pre-trained (and oracle, if shipped) policies, and a random one.
-
-    The random policy is a fresh initialisation (seed ``RANDOM_INIT_SEED``) with the
-    MAML run's config, so it is adapted with the same steps.
-    """
-    found = {}
-    for label, path in CHECKPOINTS.items():
-        if path.is_file():
-            policy, config, _ = load_navigation_policy(path, device)
-            found[label] = (policy, config)
-    if "MAML" not in found:
-        raise FileNotFoundError(f"no MAML navigation checkpoint at {CHECKPOINTS['MAML']}")
-    config = found["MAML"][1]
-    torch.manual_seed(RANDOM_INIT_SEED)
-    found["random"] = (build_navigation_policy(config, device).eval(), config)
-    return dict(sorted(found.items(), key=lambda kv: list(PLOT_ORDER).index(kv[0])))
-
-
-PLOT_ORDER = ("MAML", "pre-trained", "random", "oracle")
-
-
-def evaluate_navigation(
-    num_goals: int = 40,
-    episodes: int = 40,
-    device: torch.device | str = "cpu",
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Table 4: every policy's mean return after 0..3 steps on the same test goals.
-
-    MAML, pre-trained and random policies take the paper's steps (α = 0.1, then 0.05,
-    ``episodes`` fresh episodes per goal and step); a trained oracle (told the goal), if
-    shipped, is not adapted. ``"optimal"`` is the best return possible on each goal
-    (``optimal_returns``): the ceiling the paper's oracle line stands for.
-    ``progress=True`` shows a bar over the policies.
-    """
-    check_int("num_goals", num_goals, 2)
-    check_int("episodes", episodes, 1)
-    policies = navigation_policies(device)
-    goals = test_goals(num_goals)
-    maml_config = policies["MAML"][1]
-    results: dict[str, Any] = {
-        "num_goals": num_goals,
-        "episodes": episodes,
-        "inner_lrs": list(maml_config.eval_inner_lrs),
-        "test_seed": TEST_SEED,
-        "noise_seed": NOISE_SEED,
-        "hardware": hardware(device),
-        "torch": str(torch.__version__),
-        "paper_table4": {k: list(v) for k, v in PAPER_TABLE4.items()},
-        "returns": {},
-        "checkpoints": {},
-    }
-    for label in progress_bar(policies, desc="policies", unit="policy", enabled=progress):
-        policy, config = policies[label]
-        lrs = () if config.oracle else maml_config.eval_inner_lrs
-        out = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
-                              inner_lrs=lrs)  # fmt: skip
-        results["returns"][label] = summarize_returns(out.returns)
-    results["returns"]["optimal"] = summarize_returns(
-        optimal_returns(goals, maml_config.horizon).unsqueeze(1)
-    )
-    for label, path in CHECKPOINTS.items():
-        if path.is_file():
-            ckpt = load_checkpoint(path)
-            results["checkpoints"][label] = {
-                "file": path.name,
-                "iteration": ckpt["iteration"],
-                "iterations_planned": ckpt["config"]["iterations"],
-                "wall_time_s": ckpt["wall_time_s"],
-                "trained_on": ckpt["provenance"]["hardware"],
-                "commands": [s["command"] for s in ckpt.get("sessions", [])],
-            }
-    return results
-
-
-def table4_markdown(results: dict[str, Any]) -> str:
-    """Table 4 of the paper beside ours: mean return ± 95% CI (over goals) per step."""
-    steps = range(len(results["returns"]["MAML"]["mean"]))
-    header = "| 2D navigation, average return | " + " | ".join(
-        f"{s} step{'s' if s != 1 else ''}" for s in steps
-    )
-    lines = [header + " |", "|---" * (len(steps) + 1) + "|"]
-    for label in ("MAML", "pre-trained", "random"):
-        if label not in results["returns"]:
-            continue
-        paper = PAPER_TABLE4[label]
-        about = "about " if label == "random" else ""
-        lines.append(f"| {label}, paper | " + " | ".join(f"{about}{v:.2f}" for v in paper) + " |")
-        r = results["returns"][label]
-        lines.append(
-            f"| {label}, mamllib | "
-            + " | ".join(f"{m:.2f} ± {c:.2f}" for m, c in zip(r["mean"], r["ci95"]))
-            + " |"
-        )
-    for label, name in (("oracle", "oracle (told the goal, not adapted)"),
-                        ("optimal", "optimal return (knows the goal)")):  # fmt: skip
-        if label in results["returns"]:
-            r = results["returns"][label]
-            lines.append(f"| {name}, mamllib | {r['mean'][0]:.2f} ± {r['ci95'][0]:.2f} |"
-                         + " |" * (len(steps) - 1))  # fmt: skip
-    return "\n".join(lines)

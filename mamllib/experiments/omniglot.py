@@ -8,12 +8,14 @@ The pre-training baseline trains one ``Conv4`` to classify every meta-training c
 once (1,100 characters × 4 rotations); for a test task its head is replaced by a zero
 N-way head and the whole network is fine-tuned on the support set with the same α and
 steps as MAML.
+
+Training and its validation only: the test tasks, the shipped checkpoints and Table 1
+are in ``mamllib.paper.omniglot``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,7 +29,6 @@ from mamllib.evaluate import accuracy, adaptation_curve, summarize_curve
 from mamllib.experiments.common import Experiment, MetaTrainingConfig, resolve_device
 from mamllib.maml import MAML
 from mamllib.models import Conv4
-from mamllib.paths import CHECKPOINTS
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 
 SPLITS = ("random", "lake")
@@ -249,136 +250,3 @@ def split_sizes(config: OmniglotConfig) -> dict[str, int]:
 def train_characters(config: OmniglotConfig) -> int:
     """How many characters the meta-training split of ``config`` holds (no data needed)."""
     return split_sizes(config)["train"]
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-# Table 1 of Finn et al. (2017): second-order MAML, accuracy % ± 95% CI.
-PAPER_TABLE1 = {
-    (5, 1): (98.7, 0.4),
-    (5, 5): (99.9, 0.1),
-    (20, 1): (95.8, 0.3),
-    (20, 5): (98.9, 0.2),
-}
-# First-order MAML as reported by Nichol, Achiam & Schulman (2018), Table 1.
-PAPER_FIRST_ORDER = {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9}
-TEST_SEED = 2017
-
-
-def meta_test_episodes(
-    config: OmniglotConfig,
-    num_tasks: int,
-    device: torch.device | str = "cpu",
-    seed: int = TEST_SEED,
-) -> TaskBatch:
-    """``num_tasks`` N-way K-shot episodes of the test characters, ``eval_query`` per class.
-
-    The same ``seed`` gives the same tasks for every learner evaluated on them.
-    """
-    data = load_omniglot()
-    splits = split_characters(data, config.split, seed=config.split_seed, n_val=config.n_val)
-    tasks = OmniglotTasks(data.float_images(device), splits["test"])
-    generator = torch.Generator(torch.device(device)).manual_seed(seed)
-    return tasks.sample(
-        num_tasks, config.n_way, config.k_shot, config.eval_query, generator=generator
-    )
-
-
-def scratch_learner(
-    config: OmniglotConfig, seed: int = 0, device: torch.device | str = "cpu"
-) -> MAML:
-    """The "training from scratch" baseline: a randomly initialised ``Conv4`` (seeded)."""
-    torch.manual_seed(seed)
-    model = Conv4(config.n_way, hidden=config.hidden)
-    return MAML(model, F.cross_entropy, config.maml_config()).to(device).eval()
-
-
-def evaluate_learners(
-    learners: dict[str, MAML],
-    batch: TaskBatch,
-    steps: int,
-    inner_lr: float,
-    *,
-    progress: bool = False,
-) -> dict[str, dict[str, Any]]:
-    """Query accuracy after 0..steps inner updates, mean ± 95% CI, for each learner.
-
-    ``progress=True`` shows a bar per learner over the tasks.
-    """
-    return {
-        label: summarize_curve(
-            accuracy_curve(learner, batch, steps, inner_lr=inner_lr, progress=progress, desc=label)
-        )
-        for label, learner in learners.items()
-    }
-
-
-# ----------------------------------------------------------------------------- shipped learners
-
-FIRST_ORDER = "MAML (first-order)"
-REQUIRED = ("MAML", "pre-trained")
-SHARED_PRETRAIN = "omniglot_5way1shot_pretrain.pt"  # the pre-trained network for every setting
-
-
-def checkpoint_paths(
-    n_way: int = 5, k_shot: int = 1, checkpoint_dir: str | Path | None = None
-) -> dict[str, Path]:
-    """Where the shipped N-way K-shot checkpoints live, by learner label (present or not)."""
-    folder = Path(checkpoint_dir) if checkpoint_dir is not None else CHECKPOINTS
-    stem = f"omniglot_{n_way}way{k_shot}shot"
-    pretrained = folder / f"{stem}_pretrain.pt"
-    if not pretrained.is_file():
-        # Pre-training never sees an N-way task (one classifier over all training classes,
-        # its head replaced per task), so one network serves every N and K.
-        pretrained = folder / SHARED_PRETRAIN
-    return {
-        "MAML": folder / f"{stem}_maml.pt",
-        FIRST_ORDER: folder / f"{stem}_maml_fo.pt",
-        "pre-trained": pretrained,
-    }
-
-
-def load_omniglot_learners(
-    n_way: int = 5,
-    k_shot: int = 1,
-    checkpoint_dir: str | Path | None = None,
-    device: torch.device | str = "cpu",
-    path: str = "auto",
-) -> tuple[dict[str, MAML], dict[str, dict]]:
-    """The shipped learners for N-way K-shot tasks, ready to adapt, and their checkpoints.
-
-    ``"MAML"`` and ``"pre-trained"`` (its classifier head replaced by a zero N-way head,
-    ``few_shot_head``) must exist; ``"MAML (first-order)"`` is included when its
-    checkpoint does. ``"scratch"`` is a randomly initialised ``Conv4`` (seed 0).
-
-    Args:
-        path: the evaluation path (``"auto"``, ``"vmap"``, ``"loop"``) set on every
-            learner: the one a run trained with (vmap on a GPU) need not be the fastest
-            on this device.
-
-    Returns:
-        ``(learners, checkpoints)``: label -> learner, and label -> checkpoint dict (with
-        ``"iteration"``, ``"config"``, ``"history"``, ``"provenance"``, ``"wall_time_s"``)
-        for each loaded file, read once so that both describe the same weights.
-
-    Raises:
-        FileNotFoundError: a required checkpoint is missing (the message names it).
-    """
-    from mamllib.train import load_learner  # train imports this module
-
-    paths = checkpoint_paths(n_way, k_shot, checkpoint_dir)
-    missing = [str(paths[label]) for label in REQUIRED if not paths[label].is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"missing checkpoint(s) {missing}; train them with `python -m mamllib.train omniglot "
-            "...` (see notebooks/02_omniglot.ipynb, Section 3)"
-        )
-    learners, checkpoints = {}, {}
-    for label, file in paths.items():
-        if file.is_file():
-            learner, checkpoints[label] = load_learner(file, map_location=device)
-            learner.config = replace(learner.config, path=path)
-            learners[label] = few_shot_head(learner, n_way) if label == "pre-trained" else learner
-    config = OmniglotConfig(**{**checkpoints["MAML"]["config"], "path": path})
-    learners["scratch"] = scratch_learner(config, seed=0, device=device)
-    return learners, checkpoints

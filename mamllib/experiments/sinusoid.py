@@ -1,4 +1,8 @@
-"""Sinusoid regression (the paper's Section 5.1): config, learner and training step."""
+"""Sinusoid regression (the paper's Section 5.1): config, learner and training step.
+
+Training and its validation only: the test tasks, the shipped checkpoints, Table 2 and
+Figures 2 and 3 are in ``mamllib.paper.sinusoid``.
+"""
 
 from __future__ import annotations
 

@@ -99,8 +99,8 @@ def _navigation_eval() -> None:
         NavigationConfig,
         build_navigation_policy,
         evaluate_policy,
-        test_goals,
     )
+    from mamllib.paper.navigation import test_goals
 
     config = NavigationConfig()
     torch.manual_seed(0)

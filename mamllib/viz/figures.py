@@ -2,7 +2,7 @@
 to ``figures/``, and what a meta-iteration costs (``python -m mamllib.tools.cost``).
 
 Each draws plain data (the results JSON, ``fits_data`` and ``navigation_paths`` of
-``mamllib.reproduce``, a cost report) with the panels, axes helper and colours of
+``mamllib.paper``, a cost report) with the panels, axes helper and colours of
 ``mamllib.viz.plots``, where the course's figures live. A ``figure_*`` function lays out a
 whole figure (a title over its panels, one legend for all) and returns it; it draws into
 ``axes`` if given, else into a new figure.
@@ -52,7 +52,7 @@ def figure_sinusoid_fits(fits: Mapping[int, Mapping[str, Any]], axes=None) -> Fi
     1 step dotted, the most steps solid); one legend per row, beside the panels.
 
     Args:
-        fits: K -> one task and the learners' predictions, as ``reproduce.fits_data``
+        fits: K -> one task and the learners' predictions, as ``paper.sinusoid.fits_data``
             returns them: ``"x"`` ``[G, 1]``, ``"y"`` ``[G, 1]``, ``"x_support"``,
             ``"y_support"`` ``[K, 1]``, ``"predictions"``: label -> {steps: ``[G, 1]``}.
         axes: a ``[learners, K values]`` grid of axes (default: a new figure).
@@ -99,7 +99,7 @@ def figure_sinusoid_curves(results: Mapping[str, Any], axes=None) -> Figure:
     is drawn as hollow squares.
 
     Args:
-        results: ``results/sinusoid.json`` (``reproduce.evaluate_sinusoid``).
+        results: ``results/sinusoid.json`` (``paper.sinusoid.evaluate``).
         axes: one axes per K (default: a new figure).
 
     Returns:
@@ -148,7 +148,7 @@ def figure_omniglot_curves(results: Mapping[str, Any], axes=None) -> Figure:
     (0–100%), chance (1/N) dotted.
 
     Args:
-        results: ``results/omniglot.json`` (``reproduce.evaluate_omniglot``).
+        results: ``results/omniglot.json`` (``paper.omniglot.evaluate``).
         axes: one axes per setting (default: a new figure).
 
     Returns:
@@ -189,7 +189,7 @@ def figure_navigation_returns(results: Mapping[str, Any], ax: Axes | None = None
     with the paper's returns and the optimal one.
 
     Args:
-        results: ``results/navigation.json`` (``experiments.navigation.evaluate_navigation``).
+        results: ``results/navigation.json`` (``paper.navigation.evaluate``).
         ax: where to draw (default: a new 8 × 4.2 in figure).
 
     Returns:
@@ -213,7 +213,7 @@ def figure_navigation_paths(paths: Mapping[str, Any], axes=None) -> Figure:
     the same scale (random walks that leave it are cut and counted).
 
     Args:
-        paths: as ``reproduce.navigation_paths`` returns them: ``"goal"`` ``[2]``,
+        paths: as ``paper.navigation.navigation_paths`` returns them: ``"goal"`` ``[2]``,
             ``"positions"``: label -> S + 1 tensors ``[E, H + 1, 2]``, ``"returns"``:
             label -> ``[S + 1]`` average return after each step (in the panel titles).
         axes: a ``[policies, S + 1]`` grid of axes (default: a new figure).

@@ -42,7 +42,7 @@ class NavigationDashboard(Dashboard):
     """Goal sliders, "random goal", α sliders and steps; paths and returns per step.
 
     Args:
-        policies: label -> (policy, config), as ``navigation_policies()`` returns them;
+        policies: label -> (policy, config), as ``paper.navigation.load_learners()`` returns them;
             needs "MAML", "pre-trained" and "random".
         seed: seeds the random goals the button draws.
         noise_seed: the action noise of the episodes; the same for every policy and
@@ -68,7 +68,8 @@ class NavigationDashboard(Dashboard):
                     and isinstance(entry[1], NavigationConfig)):  # fmt: skip
                 raise ValueError(
                     f"policies[{label!r}] must be a (policy, NavigationConfig) pair, as "
-                    f"navigation_policies() returns them; got {type(entry).__name__}"
+                    "mamllib.paper.navigation.load_learners() returns them; got "
+                    f"{type(entry).__name__}"
                 )
         check_int("seed", seed, 0)
         check_int("noise_seed", noise_seed, 0)

@@ -78,8 +78,8 @@ class OmniglotDashboard(Dashboard):
     Args:
         learners: label -> learner with an N-way head. Needs ``"MAML"``, ``"pre-trained"``
             (use ``few_shot_head`` on the pre-training checkpoint) and ``"scratch"`` (a
-            randomly initialised network, ``scratch_learner``); ``"MAML (first-order)"``
-            enables the order toggle. ``load_omniglot_learners()`` loads them all.
+            randomly initialised network, ``baselines.scratch_learner``); ``"MAML (first-order)"``
+            enables the order toggle. ``paper.omniglot.load_learners()`` loads them all.
         config: the experiment (N, K, split, default α and test steps); default
             ``OmniglotConfig()``, the paper's 5-way 1-shot.
         seed: which sequence of test tasks the slider indexes.
@@ -115,7 +115,8 @@ class OmniglotDashboard(Dashboard):
         if missing:
             raise ValueError(
                 f"the dashboard needs learners {missing}; got {sorted(learners)} "
-                "(load_omniglot_learners() loads the shipped ones and the scratch network)"
+                "(mamllib.paper.omniglot.load_learners() loads the shipped ones and the scratch "
+                "network)"
             )
         for label, learner in learners.items():
             if not isinstance(learner, MAML):

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from mamllib.evaluate import adaptation_path
+from mamllib.experiments.sinusoid import SinusoidConfig
 from mamllib.maml import MAML
 from mamllib.tasks.sinusoid import DIVERGED_MSE, QUERY_POINTS, SinusoidTasks
-from mamllib.train import SinusoidConfig, fit
+from mamllib.train import fit
 from mamllib.viz.dashboard import FIRST_ORDER, Dashboard, diverged_text, group, status_table
 from mamllib.viz.plots import plot_curves, plot_fit, plural
 

@@ -1,9 +1,10 @@
-"""Training loop, checkpoints, resume, the CLI and the pre-training baseline (evaluation:
-test_evaluate.py).
+"""``mamllib.train``: the training loop, the checkpoints it writes, resume, the command line
+and its user errors, pre-training, and navigation through the same loop (evaluation:
+test_evaluate.py; the checkpoint format: test_checkpoints.py).
 
 References are independent of the code under test where it matters: resume is checked
-against an uninterrupted run (bit for bit), the pre-training objective against a
-hand-written pooled MSE with the model called directly.
+against an uninterrupted run (bit for bit), pre-training against a hand-written pooled MSE
+(test_baselines.py) with the model called directly.
 
 Everything runs on the CPU with small configs; files go under pytest's ``tmp_path``.
 """
@@ -25,7 +26,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mamllib import MLP, SinusoidTasks, TaskBatch
+import mamllib.train
+from mamllib import SinusoidTasks
 from mamllib.baselines import multitask_loss
 from mamllib.checkpoints import (
     FORMAT,
@@ -35,14 +37,10 @@ from mamllib.checkpoints import (
     load_state_strict,
     save_checkpoint,
 )
-from mamllib.train import (
-    SinusoidConfig,
-    build_sinusoid_learner,
-    fit,
-    load_learner,
-    main,
-    parse_args,
-)
+from mamllib.experiments import EXPERIMENTS, load_learner
+from mamllib.experiments.navigation import NavigationConfig, NavigationExperiment
+from mamllib.experiments.sinusoid import SinusoidConfig, build_sinusoid_learner
+from mamllib.train import fit, main, parse_args
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "sinusoid-mlp"
@@ -413,40 +411,6 @@ def test_load_state_strict_lists_shape_mismatches(trained):
     assert_same_state(same.state_dict(), state, "loaded")
 
 
-# ----------------------------------------------------------------------------- 6. atomic save
-
-
-@pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])
-def test_save_checkpoint_is_atomic(tmp_path, monkeypatch, error):
-    path = tmp_path / "ckpt.pt"
-    good = {"model": MODEL, "state": {"w": torch.arange(5.0)}, "iteration": 1}
-    save_checkpoint(path, good)
-    before = path.read_bytes()
-    assert (path.stat().st_mode & 0o777) == 0o644
-
-    real_save = torch.save
-
-    def failing_save(obj, f, *args, **kwargs):
-        f.write(b"half a checkpoint")
-        raise error
-
-    monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(type(error)):
-        save_checkpoint(path, {"model": MODEL, "state": {"w": torch.zeros(5)}, "iteration": 2})
-    monkeypatch.setattr(torch, "save", real_save)
-
-    assert path.read_bytes() == before
-    loaded = load_checkpoint(path, expect_model=MODEL)
-    assert loaded["iteration"] == 1 and torch.equal(loaded["state"]["w"], torch.arange(5.0))
-    assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]
-
-
-def test_save_checkpoint_needs_model_and_state(tmp_path):
-    with pytest.raises(ValueError, match="'state'"):
-        save_checkpoint(tmp_path / "x.pt", {"model": MODEL})
-    assert os.listdir(tmp_path) == []
-
-
 # ----------------------------------------------------------------------------- 7. CLI
 
 
@@ -515,37 +479,6 @@ def test_divergence_raises_and_keeps_last_good_checkpoint(tmp_path):
 # ----------------------------------------------------------------------------- 8. pre-training
 
 
-def test_multitask_loss_is_pooled_mse():
-    torch.manual_seed(0)
-    model = MLP((1, 8, 8, 1)).double()
-    b = SinusoidTasks().sample(4, 3, 9, generator=torch.Generator().manual_seed(1))
-    batch = TaskBatch(*(t.double() for t in (b.x_support, b.y_support, b.x_query, b.y_query)))
-    params = dict(model.named_parameters())
-
-    squared, count = 0.0, 0
-    with torch.no_grad():
-        for i in range(batch.num_tasks):
-            for x, y in (
-                (batch.x_support[i], batch.y_support[i]),
-                (batch.x_query[i], batch.y_query[i]),
-            ):
-                squared += ((model(x) - y) ** 2).sum().item()
-                count += y.numel()
-    expected = squared / count
-    assert count == 4 * (3 + 9)
-
-    got = multitask_loss(model, params, batch, F.mse_loss)
-    assert got.item() == pytest.approx(expected, rel=1e-12)
-    # Also a function of the params passed, not the model's own weights.
-    shifted = {k: v + 0.1 for k, v in params.items()}
-    assert multitask_loss(model, shifted, batch, F.mse_loss).item() != pytest.approx(
-        expected, rel=1e-6
-    )
-    # And differentiable w.r.t. them.
-    got.backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-
-
 def test_pretrain_fit_lowers_multitask_loss():
     config = small_config(
         method="pretrain", iterations=150, outer_lr=1e-2, eval_every=150, checkpoint_every=150
@@ -571,3 +504,322 @@ def test_each_training_session_is_recorded(tmp_path):
     sessions = load_checkpoint(out)["sessions"]
     assert [(s["start_iteration"], s["end_iteration"]) for s in sessions] == [(0, 20), (20, 40)]
     assert all(s["wall_time_s"] > 0 and s["hardware"] and "torch" in s for s in sessions)
+
+
+# ----------------------------------------------------------------------------- 9. user errors
+# What a user can fix is one line, ``error: ...``, exit status 2. Each case runs ``main``
+# in this process and checks that stderr is exactly one line that starts with ``error:``
+# and holds no traceback; two cases run the real command in a subprocess. The Omniglot
+# cases point the data location at an empty folder: a config or ``--out`` problem must be
+# reported instead of the missing data, which proves it is found before any data is decoded.
+
+
+TINY = ["--iterations", "4", "--eval-every", "2", "--checkpoint-every", "2", "--eval-tasks", "4",
+        "--meta-batch-size", "2", "--hidden", "8", "8", "--no-progress", "--device", "cpu"]  # fmt: skip
+TINY_CONFIG = SinusoidConfig(iterations=4, eval_every=2, checkpoint_every=2, eval_tasks=4,
+                             meta_batch_size=2, hidden=(8, 8), device="cpu")  # fmt: skip
+
+
+def cli_error(capsys, *argv: str) -> str:
+    """Run ``main(argv)``, check it failed as a user error, return the message."""
+    with pytest.raises(SystemExit) as info:
+        main(list(argv))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err.removeprefix("error: ").removesuffix("\n")
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch) -> Path:
+    """An empty data location (and decoded-data cache): Omniglot is missing."""
+    empty = tmp_path / "no_data"
+    empty.mkdir()
+    monkeypatch.setenv("MAMLLIB_DATA", str(empty))
+    monkeypatch.setenv("MAMLLIB_CACHE", str(tmp_path / "no_cache"))
+    return empty
+
+
+def omniglot(out: Path, data: Path, *flags: str) -> list[str]:
+    return ["omniglot", "--out", str(out), "--data-root", str(data), "--device", "cpu",
+            "--no-progress", "--iterations", "1", *flags]  # fmt: skip
+
+
+@pytest.fixture
+def tiny_run(tmp_path) -> Path:
+    """A finished 4-iteration sinusoid run."""
+    out = tmp_path / "run.pt"
+    fit("sinusoid", TINY_CONFIG, out, progress=False)
+    return out
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_missing_data(capsys, tmp_path, no_data):
+    out = tmp_path / "run.pt"
+    message = cli_error(capsys, *omniglot(out, no_data))
+    assert message.startswith(f"Omniglot is not in {no_data}"), message
+    assert "--data-root FOLDER" in message
+    assert not out.exists()
+
+
+def test_corrupt_data(capsys, tmp_path, no_data):
+    for name in ("images_background.zip", "images_evaluation.zip"):
+        (no_data / name).write_bytes(os.urandom(2000))
+    message = cli_error(capsys, *omniglot(tmp_path / "run.pt", no_data))
+    assert f"{no_data / 'images_background.zip'} is not a readable zip" in message
+
+
+def test_data_root_that_is_not_a_folder(capsys, tmp_path):
+    missing = tmp_path / "nowhere"
+    message = cli_error(capsys, *omniglot(tmp_path / "run.pt", missing))
+    assert message == f"--data-root {missing} is not a folder"
+
+
+# ----------------------------------------------------------------------------- config limits
+
+
+def test_n_way_larger_than_the_validation_characters(capsys, tmp_path, no_data):
+    message = cli_error(capsys, *omniglot(tmp_path / "run.pt", no_data, "--n-way", "5000"))
+    assert message == (
+        "--n-way 5000 is too large: tasks are drawn from 1,100 training, 100 validation "
+        "(--n-val) and 423 test characters (--split random), so N must be at most 100 "
+        "(raise --n-val for more)"
+    )
+
+
+def test_n_way_larger_than_lakes_training_characters(capsys, tmp_path, no_data):
+    flags = ["--split", "lake", "--n-val", "900", "--n-way", "100"]
+    message = cli_error(capsys, *omniglot(tmp_path / "run.pt", no_data, *flags))
+    assert message.startswith("--n-way 100 is too large: tasks are drawn from 64 training, 900")
+    assert message.endswith("N must be at most 64 (lower --n-val for more)")
+
+
+def test_n_val_larger_than_the_meta_training_characters(capsys, tmp_path, no_data):
+    message = cli_error(capsys, *omniglot(tmp_path / "run.pt", no_data, "--n-val", "1200"))
+    assert message == (
+        "--n-val 1200 is too large: the 'random' split has 1,200 meta-training characters, "
+        "validation included, so --n-val must be at most 1,199"
+    )
+
+
+def test_more_shots_than_drawings(capsys, tmp_path, no_data):
+    message = cli_error(capsys, *omniglot(tmp_path / "run.pt", no_data, "--k-shot", "10"))
+    assert message == (
+        "--k-shot 10 + max(--k-query 1, --eval-query 15) = 25 drawings per class, but each "
+        "character has only 20; lower them so that the sum is at most 20"
+    )
+
+
+# ----------------------------------------------------------------------------- --out
+
+
+def test_out_under_a_file(capsys, tmp_path, no_data):
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "run.pt"
+    message = cli_error(capsys, *omniglot(out, no_data))
+    assert (
+        message == f"cannot write the checkpoint --out {out}: {out.parent} is a file, not a folder"
+    )
+
+
+def test_read_only_out(capsys, tiny_run):
+    before = tiny_run.read_bytes()
+    tiny_run.chmod(0o444)
+    message = cli_error(capsys, "sinusoid", "--out", str(tiny_run), "--overwrite", *TINY)
+    assert message == (
+        f"cannot write the checkpoint --out {tiny_run}: the file is read-only (make it "
+        "writable, or choose another path)"
+    )
+    assert tiny_run.read_bytes() == before
+
+
+def test_out_exists(capsys, tiny_run):
+    message = cli_error(capsys, "sinusoid", "--out", str(tiny_run), *TINY)
+    assert message == (
+        f"{tiny_run} exists; pass resume=True (--resume) to continue it or overwrite=True "
+        "(--overwrite) to start over"
+    )
+
+
+# ----------------------------------------------------------------------------- --device
+
+
+def test_cuda_without_a_gpu(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "new_folder" / "run.pt"
+    message = cli_error(capsys, "sinusoid", "--out", str(out), *TINY, "--device", "cuda")
+    assert message == (
+        "--device cuda asks for CUDA, but this torch sees no CUDA device; use --device cpu "
+        "or --device auto"
+    )
+    assert not out.parent.exists()  # nothing was created
+
+
+def test_not_a_device(capsys, tmp_path):
+    message = cli_error(
+        capsys, "sinusoid", "--out", str(tmp_path / "r.pt"), *TINY, "--device", "gpu"
+    )
+    assert message == "--device 'gpu' is not a torch device; use 'cpu', 'cuda' or 'auto'"
+
+
+def test_a_gpu_this_machine_does_not_have(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    out = tmp_path / "run.pt"
+    message = cli_error(capsys, "sinusoid", "--out", str(out), *TINY, "--device", "cuda:3")
+    assert message == "--device cuda:3 asks for GPU 3, but this machine has 1 (cuda:0)"
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- --resume
+
+
+def test_resume_with_another_config(capsys, tiny_run):
+    before = tiny_run.read_bytes()
+    argv = ["sinusoid", "--out", str(tiny_run), "--resume", *TINY, "--inner-lr", "0.02",
+            "--first-order"]  # fmt: skip
+    message = cli_error(capsys, *argv)
+    assert message == (
+        f"cannot resume {tiny_run}: its config differs from the requested one in first_order "
+        "(saved False, requested True), inner_lr (saved 0.01, requested 0.02); pass the saved "
+        "values (--no-first-order --inner-lr 0.01), or --overwrite to start over"
+    )
+    assert tiny_run.read_bytes() == before
+
+
+def test_resume_a_corrupt_checkpoint(capsys, tiny_run):
+    tiny_run.write_bytes(tiny_run.read_bytes()[:-100])
+    message = cli_error(capsys, "sinusoid", "--out", str(tiny_run), "--resume", *TINY)
+    assert message == (
+        f"{tiny_run} is corrupt or truncated (not a zip archive); restore it (a shipped "
+        f"checkpoint: `git checkout -- {tiny_run}`) or retrain it"
+    )
+
+
+def test_resume_a_torch_file_that_is_no_checkpoint(capsys, tmp_path):
+    out = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(3)}, out)
+    message = cli_error(capsys, "sinusoid", "--out", str(out), "--resume", *TINY)
+    assert message.startswith(f"{out} is not a mamllib checkpoint (no 'mamllib-checkpoint'")
+
+
+def test_resume_another_experiments_checkpoint_before_loading_data(capsys, tiny_run, no_data):
+    message = cli_error(capsys, *omniglot(tiny_run, no_data, "--resume"))
+    assert message == f"{tiny_run} holds a 'sinusoid-mlp' checkpoint, expected 'omniglot-conv4'"
+
+
+def test_resume_a_checkpoint_without_training_state(capsys, tmp_path):
+    out = tmp_path / "bare.pt"
+    save_checkpoint(out, {"model": "sinusoid-mlp", "state": {}})
+    message = cli_error(capsys, "sinusoid", "--out", str(out), "--resume", *TINY)
+    assert message == (
+        f"cannot resume {out}: it is not a training checkpoint (no config, iteration, history, "
+        "wall_time_s)"
+    )
+
+
+def test_resume_a_run_already_past_the_iterations(capsys, tiny_run):
+    argv = ["sinusoid", "--out", str(tiny_run), "--resume", *TINY, "--iterations", "2"]
+    message = cli_error(capsys, *argv)
+    assert message == (
+        f"{tiny_run} is already at iteration 4, past the requested iterations=2; pass "
+        "--iterations 4 or more to continue it"
+    )
+    assert load_checkpoint(tiny_run)["iteration"] == 4
+
+
+def test_resume_without_a_checkpoint_starts_fresh(capsys, tmp_path):
+    out = tmp_path / "new.pt"
+    assert main(["sinusoid", "--out", str(out), "--resume", *TINY]) == 0
+    assert "done: 4 iterations" in capsys.readouterr().out
+    assert load_checkpoint(out)["iteration"] == 4
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_divergence(capsys, tmp_path):
+    argv = ["sinusoid", "--out", str(tmp_path / "r.pt"), *TINY, "--iterations", "20",
+            "--outer-lr", "1e10"]  # fmt: skip
+    message = cli_error(capsys, *argv)
+    assert message.startswith("training diverged at iteration ")
+    assert message.endswith("try a smaller inner_lr (α, --inner-lr) or outer_lr (β, --outer-lr)")
+
+
+def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
+    def broken_fit(*args, **kwargs):
+        raise RuntimeError("a bug in mamllib")
+
+    monkeypatch.setattr(mamllib.train, "fit", broken_fit)
+    with pytest.raises(RuntimeError, match="a bug in mamllib"):
+        main(["sinusoid", "--out", str(tmp_path / "r.pt"), *TINY])
+
+
+# ----------------------------------------------------------------------------- a real shell
+
+
+def run_cli(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mamllib.train", *argv], cwd=REPO,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["config", "checkpoint"])
+def test_the_command_prints_one_line_and_no_traceback(tmp_path, tiny_run, no_data, case):
+    if case == "config":
+        proc = run_cli(*omniglot(tmp_path / "o.pt", no_data, "--n-way", "5000"), env={})
+        expected = "error: --n-way 5000 is too large"
+    else:
+        tiny_run.write_bytes(b"")
+        proc = run_cli("sinusoid", "--out", str(tiny_run), "--resume", *TINY, env={})
+        expected = f"error: {tiny_run} is corrupt or truncated (empty file)"
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(expected) and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------- 10. navigation
+# Navigation meta-training through fit: it resumes exactly, trains the oracle, has its flags.
+
+
+NAV_TINY = dict(meta_batch_size=2, episodes=3, horizon=10, hidden=(8,), eval_tasks=2,
+            eval_episodes=2, eval_steps=1, eval_every=2, checkpoint_every=1, device="cpu")  # fmt: skip
+
+
+def test_resume_ends_with_the_same_policy_as_an_uninterrupted_run(tmp_path):
+    straight = fit(
+        "navigation", NavigationConfig(iterations=4, **NAV_TINY), tmp_path / "a.pt", progress=False
+    )
+    fit("navigation", NavigationConfig(iterations=2, **NAV_TINY), tmp_path / "b.pt", progress=False)
+    resumed = fit("navigation", NavigationConfig(iterations=4, **NAV_TINY), tmp_path / "b.pt",
+                  resume=True, progress=False)  # fmt: skip
+    a, b = straight.experiment.learner.state_dict(), resumed.experiment.learner.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.history == resumed.history
+    learner, ckpt = load_learner(tmp_path / "b.pt")
+    assert ckpt["iteration"] == 4 and len(ckpt["sessions"]) == 2
+    assert all(torch.equal(learner.state_dict()[k], a[k]) for k in a)
+
+
+def test_command_line_flags_and_registration(tmp_path):
+    assert EXPERIMENTS["navigation"] is NavigationExperiment
+    name, config, args = parse_args(["navigation", "--out", str(tmp_path / "x.pt"), "--method",
+                                     "pretrain", "--fvp-fraction", "0.25", "--hidden", "64", "64",
+                                     "--no-center-advantages"])  # fmt: skip
+    assert name == "navigation" and config.method == "pretrain" and config.fvp_fraction == 0.25
+    assert config.hidden == (64, 64) and config.center_advantages is False
+    defaults = NavigationConfig()
+    assert (defaults.inner_lr, defaults.meta_batch_size, defaults.episodes, defaults.horizon,
+            defaults.discount, defaults.max_kl, defaults.hidden) == (0.1, 20, 20, 100, 0.99, 0.01, (100, 100))  # fmt: skip
+    assert defaults.eval_inner_lrs == (0.1, 0.05, 0.05)
+
+
+def test_oracle_sees_the_goal(tmp_path):
+    config = NavigationConfig(method="pretrain", oracle=True, iterations=1, **NAV_TINY)
+    result = fit("navigation", config, tmp_path / "o.pt", progress=False)
+    assert result.experiment.learner.obs_dim == 4
+    assert load_checkpoint(tmp_path / "o.pt")["config"]["oracle"] is True

@@ -1,20 +1,25 @@
-"""The shipped navigation policies, re-evaluated: Table 4's result holds."""
+"""``mamllib.paper.navigation``: the shipped policies, re-evaluated: Table 4's result holds."""
 
 from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from mamllib.checkpoints import load_checkpoint
-from mamllib.experiments.navigation import (
+from mamllib.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from mamllib.experiments.navigation import evaluate_policy
+from mamllib.paper.navigation import (
     CHECKPOINTS,
-    evaluate_policy,
-    load_navigation_policy,
+    figures,
+    load_learners,
+    load_policy,
+    navigation_paths,
+    table_markdown,
 )
-from mamllib.experiments.navigation import test_goals as fixed_test_goals  # not a test
-from mamllib.reproduce import ROOT, navigation_paths
+from mamllib.paper.navigation import test_goals as fixed_test_goals  # not a test
+from mamllib.paths import ROOT
 
 RESULTS = ROOT / "results" / "navigation.json"
 
@@ -50,7 +55,7 @@ def test_maml_re_evaluated_within_the_recorded_confidence_interval(recorded):
     recorded one (so lies in its 95% interval). With fresh action noise the 2-step mean
     moves by up to about one interval width (seeds 5-8 gave -3.0 to -4.0), because the
     inner step's own sampling noise dominates; hence the same seed here."""
-    policy, config, _ = load_navigation_policy(CHECKPOINTS["MAML"])
+    policy, config, _ = load_policy(CHECKPOINTS["MAML"])
     goals = fixed_test_goals(recorded["num_goals"], recorded["test_seed"])
     out = evaluate_policy(policy, config, goals, seed=recorded["noise_seed"],
                           episodes=recorded["episodes"], inner_lrs=tuple(recorded["inner_lrs"]))  # fmt: skip
@@ -84,3 +89,46 @@ def test_navigation_paths_hold_each_policys_paths_and_returns():
             assert float(paths["returns"][label][k]) == pytest.approx(
                 _returns_from_paths(pos, paths["goal"]), rel=1e-4
             )
+
+
+def test_load_policy_reads_the_config_by_the_one_rule(tmp_path):
+    """A field this version does not know is an error (it used to be dropped silently); a
+    field added since the checkpoint was written takes its default."""
+    ckpt = load_checkpoint(CHECKPOINTS["MAML"])
+    unknown = tmp_path / "unknown.pt"
+    save_checkpoint(unknown, {**ckpt, "config": {**ckpt["config"], "warp_drive": True}})
+    with pytest.raises(CheckpointError, match=r"does not know: \['warp_drive'\]"):
+        load_policy(unknown)
+    older = tmp_path / "older.pt"
+    config = {k: v for k, v in ckpt["config"].items() if k != "eval_inner_lr"}
+    save_checkpoint(older, {**ckpt, "config": config})
+    policy, loaded, _ = load_policy(older)
+    assert loaded.eval_inner_lr == 0.05 and loaded.hidden == tuple(ckpt["config"]["hidden"])
+    shipped, _, _ = load_policy(CHECKPOINTS["MAML"])
+    x = torch.rand(5, 2)
+    assert torch.equal(policy(x)[0], shipped(x)[0])
+    with pytest.raises(CheckpointError, match="'sinusoid' checkpoint, expected 'navigation'"):
+        load_policy(ROOT / "checkpoints" / "sinusoid_maml.pt")
+
+
+def test_load_learners_adds_a_random_policy_with_the_maml_config():
+    policies = load_learners()
+    assert list(policies) == ["MAML", "pre-trained", "random", "oracle"]
+    assert policies["random"][1] == policies["MAML"][1]
+    assert policies["oracle"][1].oracle and not policies["MAML"][1].oracle
+    assert not any(policy.training for policy, _ in policies.values())
+
+
+def test_table_and_figures_of_the_recorded_results(recorded):
+    table = table_markdown(recorded)
+    lines = table.splitlines()
+    assert len({line.count("|") for line in lines}) == 1
+    assert "| MAML, paper | -40.41 | -11.68 | -3.33 | -3.23 |" in table
+    maml = recorded["returns"]["MAML"]
+    assert f"| {maml['mean'][2]:.2f} ± {maml['ci95'][2]:.2f} |" in table
+    assert "| random, paper | about -82.70 |" in table
+    drawn = figures(recorded)
+    assert list(drawn) == ["navigation_returns.png", "navigation_trajectories.png"]
+    assert [figure.dpi for figure in drawn.values()] == [120, 110]
+    for figure in drawn.values():
+        plt.close(figure)

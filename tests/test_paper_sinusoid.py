@@ -1,27 +1,30 @@
-"""The shipped sinusoid checkpoints, re-evaluated: the paper's result holds."""
+"""``mamllib.paper.sinusoid``: the shipped checkpoints, re-evaluated: the paper's result holds."""
 
 import json
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from mamllib.checkpoints import load_checkpoint
-from mamllib.reproduce import (
+from mamllib.experiments import load_learner
+from mamllib.paper.sinusoid import (
     CHECKPOINTS,
-    ROOT,
-    evaluate_sinusoid,
+    evaluate,
+    figures,
     fits_data,
     fresh_tasks,
-    load_sinusoid_learners,
+    load_learners,
     mse_curve,
+    table_markdown,
 )
+from mamllib.paths import ROOT
 from mamllib.tasks.sinusoid import SinusoidTasks
-from mamllib.train import load_learner
 
 
 @pytest.fixture(scope="module")
 def results():
-    return evaluate_sinusoid(num_tasks=200, k_shots=(5,), lr_grid=(0.01, 0.1))
+    return evaluate(num_tasks=200, k_shots=(5,), lr_grid=(0.01, 0.1))
 
 
 @pytest.mark.parametrize("label", sorted(CHECKPOINTS))
@@ -64,7 +67,7 @@ def test_fits_data_are_the_learners_after_0_1_and_the_last_step():
     """Figure 2's data: per K, the task drawn with seed + K, its function on the grid, and
     each learner's predictions after 0, 1 and ``steps`` steps, equal to one call of
     ``adapt`` with that many steps."""
-    learners = load_sinusoid_learners()
+    learners = load_learners()
     fits = fits_data(learners, seed=3, steps=4)
     assert list(fits) == [5, 10]
     for k, task in fits.items():
@@ -82,3 +85,26 @@ def test_fits_data_are_the_learners_after_0_1_and_the_last_step():
                 theta, _ = learner.adapt(task["x_support"], task["y_support"], steps=steps,
                                          first_order=True)  # fmt: skip
                 torch.testing.assert_close(y, learner(task["x"], params=theta).detach())
+
+
+def test_table_puts_the_papers_numbers_beside_ours(results):
+    table = table_markdown(results)
+    lines = table.splitlines()
+    assert len(lines) == 9 and len({line.count("|") for line in lines}) == 1
+    assert "| MAML, paper | 0.67 | 0.38 | 0.35 |" in table
+    assert "| pre-trained, paper | 2.41 | 2.23 | 2.19 |" in table
+    ours = results["curves"]["5"]["MAML (α = 0.001)"]
+    assert (
+        f"| {ours['mean'][10]:.2f} ± {ours['ci95'][10]:.2f} ({ours['median'][10]:.2f}) |" in table
+    )
+
+
+def test_figures_are_figure_2_and_3_at_the_dpi_they_are_saved_with(results):
+    drawn = figures(results)
+    assert list(drawn) == ["sinusoid_fits.png", "sinusoid_mse_vs_steps.png"]
+    assert all(figure.dpi == 120 for figure in drawn.values())
+    fits, curves = drawn.values()
+    assert len(curves.axes) == len(results["curves"])  # a panel per K
+    assert len(fits.axes) >= 4  # a row per learner, a column per K (5 and 10)
+    for figure in drawn.values():
+        plt.close(figure)
