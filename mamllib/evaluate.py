@@ -12,7 +12,7 @@ from torch.func import vmap
 from mamllib.batch import TaskBatch
 from mamllib.checks import check_inner_lr, check_steps, check_support
 from mamllib.maml import InnerLR, LossFn, Params, inner_step, predict, resolve_path
-from mamllib.progress import progress as progress_bar
+from mamllib.progress_bar import progress as progress_bar
 
 MetricFn = Callable[[Tensor, Tensor], Tensor]
 

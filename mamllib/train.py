@@ -43,7 +43,7 @@ from mamllib.checkpoints import (
 )
 from mamllib.experiments import EXPERIMENTS, resumable_checkpoint
 from mamllib.experiments.common import resolve_device
-from mamllib.progress import progress as progress_bar
+from mamllib.progress_bar import progress as progress_bar
 
 # ----------------------------------------------------------------------------- the loop
 

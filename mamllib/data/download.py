@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from mamllib.data.location import DATA_ENV, DataNotFoundError, data_dir, locate
-from mamllib.progress import progress as progress_bar
+from mamllib.progress_bar import progress as progress_bar
 
 OMNIGLOT_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
 URL_ENV = "MAMLLIB_OMNIGLOT_URL"  # a mirror that serves the same two files

@@ -27,7 +27,7 @@ from mamllib.experiments.navigation import (
     summarize_returns,
 )
 from mamllib.paths import CHECKPOINTS as FOLDER
-from mamllib.progress import progress as progress_bar
+from mamllib.progress_bar import progress as progress_bar
 from mamllib.rl.env import PointNavigation, sample_goals
 from mamllib.viz.figures import figure_navigation_paths, figure_navigation_returns
 

@@ -23,7 +23,7 @@ from mamllib.evaluate import adaptation_curve, adaptation_path, summarize_curve
 from mamllib.experiments import load_learner
 from mamllib.maml import MAML, InnerLR
 from mamllib.paths import CHECKPOINTS as FOLDER
-from mamllib.progress import progress as progress_bar
+from mamllib.progress_bar import progress as progress_bar
 from mamllib.tasks.sinusoid import DIVERGED_MSE, QUERY_POINTS, SinusoidTasks
 from mamllib.viz.figures import figure_sinusoid_curves, figure_sinusoid_fits
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mamllib.paths import NOTEBOOKS
-from mamllib.progress import in_notebook
+from mamllib.progress_bar import in_notebook
 
 _WIDGET = "application/vnd.jupyter.widget-view+json"
 _active: dict[str, Any] = {}
