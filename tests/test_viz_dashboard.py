@@ -44,14 +44,6 @@ class SumDashboard(Dashboard):
 
 
 @pytest.fixture
-def figures(monkeypatch):
-    """Every figure the dashboard shows, in order (Agg draws nothing on screen)."""
-    shown = []
-    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: shown.append(plt.gcf()))
-    return shown
-
-
-@pytest.fixture
 def board(figures):
     return SumDashboard()
 

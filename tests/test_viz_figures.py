@@ -23,12 +23,6 @@ from mamllib.viz.figures import (
 from mamllib.viz.plots import COLORS, GOAL_SQUARE, MAX_LIMIT
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _results(name):
     return json.loads((ROOT / "results" / f"{name}.json").read_text())
 

@@ -4,19 +4,11 @@ wrong, no label), and an image grid."""
 import dataclasses
 import math
 
-import matplotlib.pyplot as plt
-import pytest
 import torch
 
 from mamllib.experiments.omniglot import OmniglotConfig
 from mamllib.paper.omniglot import meta_test_episodes
 from mamllib.viz.images import plot_adaptation, plot_episode, plot_image_grid
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def test_figures_draw():

@@ -9,7 +9,6 @@ return no policy can beat.
 import math
 
 import ipywidgets as W
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -26,20 +25,6 @@ PAPER_LRS = (0.1, 0.05, 0.05)  # Table 4's protocol: α = 0.1, then 0.05
 @pytest.fixture(scope="module")
 def policies():
     return load_learners()  # the shipped MAML and pre-trained policies, and a random one
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """Every figure the dashboard shows, in order (Agg draws nothing on screen)."""
-    shown = []
-    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: shown.append(plt.gcf()))
-    return shown
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ The numbers it shows are checked against an independent reference: ``accuracy_cu
 
 import shutil
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -34,12 +33,6 @@ def learners():
 def dashboard(learners, data):
     without_fo = {k: v for k, v in learners.items() if k != FIRST_ORDER}
     return OmniglotDashboard(without_fo, seed=0, data=data)
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def test_initial_view_has_maml_pretrained_and_scratch(dashboard):

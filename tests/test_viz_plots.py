@@ -4,7 +4,6 @@ curves, and panels that are compared share one scale."""
 
 import math
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 from figure_checks import labelled_curves
@@ -22,12 +21,6 @@ from mamllib.viz.plots import (
     plural,
     style_for,
 )
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def test_plural():

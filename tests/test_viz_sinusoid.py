@@ -6,7 +6,6 @@ evaluation path of Table 2 and Figure 3) on the same task.
 
 import math
 
-import matplotlib.pyplot as plt
 import pytest
 import torch.nn.functional as F
 
@@ -20,20 +19,6 @@ from mamllib.viz.sinusoid import SinusoidDashboard
 @pytest.fixture(scope="module")
 def learners():
     return load_learners()
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """Every figure the dashboard shows, in order (Agg draws nothing on screen)."""
-    shown = []
-    monkeypatch.setattr(plt, "show", lambda *args, **kwargs: shown.append(plt.gcf()))
-    return shown
 
 
 @pytest.fixture
