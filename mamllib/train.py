@@ -38,9 +38,11 @@ from mamllib.checkpoints import (
     CheckpointError,
     NotWritableError,
     check_writable,
+    command_line,
     provenance,
     save_checkpoint,
 )
+from mamllib.checks import check_positive_float
 from mamllib.experiments import EXPERIMENTS, resumable_checkpoint
 from mamllib.experiments.common import resolve_device
 from mamllib.progress_bar import progress as progress_bar
@@ -57,6 +59,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     wall_time_s: float = 0.0
     checkpoint: Path | None = None
+    finished: bool = True  # False: stopped at ``max_minutes``, to be continued with resume
 
 
 def fit(
@@ -68,6 +71,7 @@ def fit(
     overwrite: bool = False,
     progress: bool = True,
     callback: Callable[[int, float], None] | None = None,
+    max_minutes: float | None = None,
 ) -> TrainResult:
     """Train one experiment, evaluating and checkpointing along the way.
 
@@ -92,6 +96,9 @@ def fit(
         progress: show a tqdm progress bar.
         callback: called as ``callback(iteration, loss)`` after every iteration (on
             every rank; the loss is the whole meta-batch's).
+        max_minutes: stop at the last checkpoint this call reaches within this many minutes
+            (each stretch to the next checkpoint taken to last as long as the previous one);
+            the result then has ``finished=False`` and ``resume=True`` continues it exactly.
 
     Returns:
         ``TrainResult`` with the trained experiment and the evaluation history.
@@ -117,6 +124,10 @@ def fit(
         raise ValueError("resume=True needs a checkpoint path `out`")
     if resume and overwrite:
         raise ValueError("resume=True and overwrite=True contradict each other; choose one")
+    if max_minutes is not None:
+        check_positive_float("--max-minutes", max_minutes)
+        if out is None:
+            raise ValueError("max_minutes needs a checkpoint path `out` (--out) to stop at")
     if out is not None and Path(out).exists() and not (resume or overwrite):
         raise FileExistsError(
             f"{out} exists; pass resume=True (--resume) to continue it or overwrite=True "
@@ -137,7 +148,7 @@ def fit(
     created = distributed.init(ctx, device)
     try:
         return _train(experiment_name, config, Path(out) if out is not None else None,
-                      resume, progress, callback, ctx)  # fmt: skip
+                      resume, progress, callback, ctx, max_minutes)  # fmt: skip
     finally:
         if created:
             distributed.cleanup()
@@ -151,6 +162,7 @@ def _train(
     progress: bool,
     callback: Callable[[int, float], None] | None,
     ctx: distributed.Context,
+    max_minutes: float | None = None,
 ) -> TrainResult:
     """``fit`` once its arguments are checked and this process has joined its group."""
     cls = EXPERIMENTS[experiment_name]
@@ -206,6 +218,17 @@ def _train(
         )
 
     t0 = time.perf_counter() - wall
+    began = last_checkpoint = time.perf_counter()  # this call's clock, for max_minutes
+
+    def out_of_time() -> bool:
+        """Would the next stretch to a checkpoint end past ``max_minutes``? (All ranks agree.)"""
+        nonlocal last_checkpoint
+        now = time.perf_counter()
+        stretch, last_checkpoint = now - last_checkpoint, now
+        late = max_minutes is not None and (now - began) + stretch > 60 * max_minutes
+        return any(distributed.all_gather(late)) if ctx.enabled else late
+
+    finished = True
     bar = progress_bar(
         range(start, config.iterations),
         initial=start,
@@ -235,8 +258,12 @@ def _train(
             losses.clear()
         if done % config.checkpoint_every == 0 or done == config.iterations:
             checkpoint(done, time.perf_counter() - t0)
+            if done < config.iterations and out_of_time():
+                finished = False
+                break
     bar.close()
-    return TrainResult(experiment, config.iterations, history, time.perf_counter() - t0, out)
+    return TrainResult(experiment, done if not finished else config.iterations, history,
+                       time.perf_counter() - t0, out, finished)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -266,6 +293,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
         p.add_argument("--resume", action="store_true", help="continue from --out if it exists")
         p.add_argument("--overwrite", action="store_true", help="start over even if --out exists")
         p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        p.add_argument(
+            "--max-minutes", type=float, default=None, metavar="M",
+            help="stop at the last checkpoint reachable within M minutes and say how to resume "
+            "(for a machine lent for a limited time)",
+        )  # fmt: skip
         p.add_argument(
             "--data-root", type=Path, default=None,
             help="the data location: a folder holding omniglot/ or Omniglot's two zips "
@@ -337,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fetch_omniglot()
         result = fit(
             name, config, args.out, resume=args.resume, overwrite=args.overwrite,
-            progress=not args.no_progress,
+            progress=not args.no_progress, max_minutes=args.max_minutes,
         )  # fmt: skip
     except USER_ERRORS as exc:
         if isinstance(exc, FileNotFoundError) and "--data-root" not in str(exc):
@@ -347,6 +379,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     last = result.history[-1] if result.history else {}
     summary = EXPERIMENTS[name].headline(last) if last else "no evaluation"
+    if not result.finished:
+        again = command_line()
+        again += "" if "--resume" in again.split() else " --resume"
+        print(
+            f"stopped at iteration {result.iteration} of {config.iterations} (--max-minutes "
+            f"{args.max_minutes:g}) after {result.wall_time_s:.1f} s in all; {summary}; "
+            f"checkpoint {result.checkpoint}; continue with: {again}"
+        )
+        return 0
     print(
         f"done: {result.iteration} iterations in {result.wall_time_s:.1f} s; {summary}; "
         f"checkpoint {result.checkpoint}"

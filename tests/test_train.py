@@ -823,3 +823,47 @@ def test_oracle_sees_the_goal(tmp_path):
     result = fit("navigation", config, tmp_path / "o.pt", progress=False)
     assert result.experiment.learner.obs_dim == 4
     assert load_checkpoint(tmp_path / "o.pt")["config"]["oracle"] is True
+
+
+# ----------------------------------------------------------------------------- max_minutes
+
+
+def test_max_minutes_stops_at_a_checkpoint_and_resume_finishes_exactly(tmp_path):
+    config = small_config(iterations=60, eval_every=15, checkpoint_every=10)
+    out = tmp_path / "lease.pt"
+    # A limit shorter than any stretch: the run stops at its first checkpoint.
+    part = fit("sinusoid", config, out, progress=False, max_minutes=1e-9)
+    assert (part.finished, part.iteration, load_checkpoint(out)["iteration"]) == (False, 10, 10)
+    rest = fit("sinusoid", config, out, resume=True, progress=False)
+    whole = fit("sinusoid", config, tmp_path / "whole.pt", progress=False)
+    assert rest.finished and rest.iteration == 60
+    assert_same_state(learner_state(rest), learner_state(whole), "learner")
+    assert rest.history == whole.history
+
+
+def test_max_minutes_long_enough_runs_to_the_end(tmp_path):
+    result = fit("sinusoid", small_config(iterations=20, checkpoint_every=10),
+                 tmp_path / "run.pt", progress=False, max_minutes=60)  # fmt: skip
+    assert result.finished and result.iteration == 20
+
+
+def test_cli_max_minutes_says_how_to_resume(tmp_path, capsys):
+    out = tmp_path / "lease.pt"
+    argv = ["sinusoid", "--out", str(out), "--iterations", "30", "--checkpoint-every", "10",
+            "--eval-every", "10", "--eval-tasks", "4", "--no-progress", "--device", "cpu"]  # fmt: skip
+    assert main([*argv, "--max-minutes", "1e-9"]) == 0
+    said = capsys.readouterr().out.strip().splitlines()[-1]
+    assert said.startswith("stopped at iteration 10 of 30 (--max-minutes 1e-09)")
+    assert said.split("continue with: ")[1].endswith("--resume")
+    assert main([*argv, "--resume"]) == 0
+    assert load_checkpoint(out)["iteration"] == 30
+
+
+@pytest.mark.parametrize("minutes", ["0", "-1", "nan"])
+def test_cli_max_minutes_must_be_positive(tmp_path, capsys, minutes):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sinusoid", "--out", str(tmp_path / "x.pt"), "--max-minutes", minutes])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --max-minutes must be a positive")
+    assert not (tmp_path / "x.pt").exists()
