@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import sys
 import time
@@ -42,9 +41,12 @@ from mamllib.checkpoints import (
     provenance,
     save_checkpoint,
 )
-from mamllib.checks import check_positive_float
+from mamllib.checks import check_int, check_positive_float
 from mamllib.experiments import EXPERIMENTS, resumable_checkpoint
-from mamllib.experiments.common import resolve_device
+from mamllib.experiments.common import add_config_flags, resolve_device
+from mamllib.experiments.omniglot import fetch_omniglot_data
+from mamllib.fast.graph import use_graph
+from mamllib.fast.readout import DeferredLosses, default_sync_every
 from mamllib.progress_bar import progress as progress_bar
 
 # ----------------------------------------------------------------------------- the loop
@@ -72,6 +74,8 @@ def fit(
     progress: bool = True,
     callback: Callable[[int, float], None] | None = None,
     max_minutes: float | None = None,
+    sync_every: int | None = None,
+    cuda_graph: bool | None = None,
 ) -> TrainResult:
     """Train one experiment, evaluating and checkpointing along the way.
 
@@ -94,11 +98,16 @@ def fit(
         overwrite: start over even if ``out`` exists (otherwise that is an error, so
             that a finished run is never replaced by accident).
         progress: show a tqdm progress bar.
-        callback: called as ``callback(iteration, loss)`` after every iteration (on
-            every rank; the loss is the whole meta-batch's).
+        callback: called as ``callback(iteration, loss)`` for every iteration, in order, when
+            its loss is read (on every rank; the loss is the whole meta-batch's).
         max_minutes: stop at the last checkpoint this call reaches within this many minutes
             (each stretch to the next checkpoint taken to last as long as the previous one);
             the result then has ``finished=False`` and ``resume=True`` continues it exactly.
+        sync_every: read the training losses every this many iterations (and at every
+            evaluation and checkpoint; ``mamllib.fast.readout``): on CUDA the host then never
+            waits for the GPU in between. Default: 1 on the CPU, 100 on CUDA. No effect on θ.
+        cuda_graph: capture the meta-step in a CUDA graph and replay it (``mamllib.fast.graph``;
+            for experiments with ``supports_cuda_graph``); ``None``: on CUDA when it can.
 
     Returns:
         ``TrainResult`` with the trained experiment and the evaluation history.
@@ -143,12 +152,17 @@ def fit(
             )
         distributed.split_meta_batch(config.meta_batch_size, ctx.world_size)
     device = resolve_device(config.device)
+    if sync_every is not None:
+        check_int("--sync-every", sync_every, 1)
+    use_graph(cuda_graph, device)  # --cuda-graph on the CPU: say so before loading anything
+    sync_every = sync_every or default_sync_every(device)
     if out is not None and ctx.is_main:
         check_writable(out)  # now, not at the first checkpoint thousands of iterations later
     created = distributed.init(ctx, device)
     try:
         return _train(experiment_name, config, Path(out) if out is not None else None,
-                      resume, progress, callback, ctx, max_minutes)  # fmt: skip
+                      resume, progress, callback, ctx, max_minutes, sync_every,
+                      cuda_graph)  # fmt: skip
     finally:
         if created:
             distributed.cleanup()
@@ -162,7 +176,9 @@ def _train(
     progress: bool,
     callback: Callable[[int, float], None] | None,
     ctx: distributed.Context,
-    max_minutes: float | None = None,
+    max_minutes: float | None,
+    sync_every: int,
+    cuda_graph: bool | None,
 ) -> TrainResult:
     """``fit`` once its arguments are checked and this process has joined its group."""
     cls = EXPERIMENTS[experiment_name]
@@ -178,6 +194,7 @@ def _train(
         # is the same as in an uninterrupted run (checkpoints before this have none).
         losses = list(ckpt.get("losses_since_eval", []))
     experiment = cls(config)
+    experiment.use_cuda_graph(cuda_graph)
     if ckpt is not None:
         experiment.load_state(ckpt["state"], str(out))
 
@@ -228,26 +245,25 @@ def _train(
         late = max_minutes is not None and (now - began) + stretch > 60 * max_minutes
         return any(distributed.all_gather(late)) if ctx.enabled else late
 
-    finished = True
+    finished, done = True, start
+    # The losses are read every sync_every iterations and before every evaluation and
+    # checkpoint, so that no checkpoint follows a diverged step and each holds every loss.
+    pending = DeferredLosses(min(sync_every, config.eval_every, config.checkpoint_every))
     bar = progress_bar(
-        range(start, config.iterations),
         initial=start,
         total=config.iterations,
         desc=f"{experiment_name}/{getattr(config, 'method', 'maml')}",
         enabled=progress and ctx.is_main,
     )
-    for iteration in bar:
-        loss = experiment.train_step()
-        if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"training diverged at iteration {iteration + 1}: loss {loss}; "
-                "try a smaller inner_lr (α, --inner-lr) or outer_lr (β, --outer-lr)"
-            )
-        losses.append(loss)
-        if callback is not None:
-            callback(iteration + 1, loss)
+    for iteration in range(start, config.iterations):
+        pending.add(experiment.train_step())
         done = iteration + 1
-        if done % config.eval_every == 0 or done == config.iterations:
+        evaluate = done % config.eval_every == 0 or done == config.iterations
+        save = done % config.checkpoint_every == 0 or done == config.iterations
+        if not (pending.full or evaluate or save):
+            continue
+        bar.update(pending.drain(done, losses, callback))
+        if evaluate:
             # Rank 0 evaluates; the others wait for it in the next step's all_reduce.
             if ctx.is_main:
                 metrics = experiment.evaluate()
@@ -256,7 +272,7 @@ def _train(
                 )
                 bar.set_postfix_str(experiment.headline(metrics))
             losses.clear()
-        if done % config.checkpoint_every == 0 or done == config.iterations:
+        if save:
             checkpoint(done, time.perf_counter() - t0)
             if done < config.iterations and out_of_time():
                 finished = False
@@ -267,20 +283,6 @@ def _train(
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def _add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    defaults = config_cls()
-    for f in dataclasses.fields(config_cls):
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        doc = f"(default: {default})"
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=doc)
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=None, help=doc)
-        else:
-            parser.add_argument(flag, type=type(default), default=None, help=doc)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Namespace]:
@@ -309,13 +311,19 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[str, Any, argparse.Na
             "2-core CPU, and far faster when other programs are busy; python -m "
             "mamllib.tools.bench_threads measures it)",
         )  # fmt: skip
+        p.add_argument("--sync-every", type=int, default=None, metavar="N",
+                       help="read the losses every N iterations (default: 1 on the CPU, 100 on "
+                       "CUDA, where reading waits for the GPU)")  # fmt: skip
         if name == "omniglot":
             p.add_argument(
                 "--download", action="store_true",
                 help="fetch Omniglot's two original zips (about 16 MB) into the data location "
                 "first if they are not there",
             )  # fmt: skip
-        _add_config_flags(p, cls.config_cls)
+            p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                           help="capture the meta-step in a CUDA graph and replay it (default: "
+                           "on CUDA when possible)")  # fmt: skip
+        add_config_flags(p, cls.config_cls)
     args = parser.parse_args(argv)
     if args.threads < 1:
         user_error(f"--threads must be >= 1, got {args.threads}")
@@ -345,16 +353,6 @@ def user_error(exc: BaseException | str) -> NoReturn:
     raise SystemExit(2)
 
 
-def fetch_omniglot() -> None:
-    """``--download``: the two original zips into the data location, unless already there."""
-    from mamllib.data import DataNotFoundError, download_omniglot, find_omniglot
-
-    try:
-        find_omniglot()
-    except DataNotFoundError:
-        download_omniglot()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     name, config, args = parse_args(argv)
     if args.data_root is not None:
@@ -366,10 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "download", False):
             resolve_device(config.device)  # the cheap checks first: no download for a bad flag
             check_writable(args.out)
-            fetch_omniglot()
+            fetch_omniglot_data()
         result = fit(
             name, config, args.out, resume=args.resume, overwrite=args.overwrite,
             progress=not args.no_progress, max_minutes=args.max_minutes,
+            sync_every=args.sync_every, cuda_graph=getattr(args, "cuda_graph", None),
         )  # fmt: skip
     except USER_ERRORS as exc:
         if isinstance(exc, FileNotFoundError) and "--data-root" not in str(exc):

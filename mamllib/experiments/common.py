@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +148,17 @@ class Experiment:
         world_size = distributed.context().world_size
         return distributed.split_meta_batch(self.config.meta_batch_size, world_size)
 
+    def use_cuda_graph(self, requested: bool | None) -> None:
+        """How ``train_step`` runs its meta-update: ``True`` captures it in a CUDA graph
+        (``mamllib.fast.graph``), ``False`` runs it eagerly, ``None`` chooses. This domain's
+        step is eager: only ``None`` and ``False`` are accepted.
+
+        Raises:
+            ValueError: a graph asked of an experiment that has none.
+        """
+        if requested:
+            raise ValueError(f"--cuda-graph: the {self.name!r} experiment has no captured step")
+
     def meta_update(self, loss: torch.Tensor) -> float:
         """θ ← Adam(θ, ∇_θ loss), the gradient averaged over ranks; the loss, averaged too."""
         self.optimizer.zero_grad(set_to_none=True)
@@ -199,3 +212,18 @@ class Experiment:
             )
         seed = distributed.stream_seed(self.config.seed, ctx.rank)
         self.generator.manual_seed(int(streams[0].sum()) + seed)
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """One command-line flag per field of a config dataclass (``--inner-lr`` for ``inner_lr``)."""
+    defaults = config_cls()
+    for f in dataclasses.fields(config_cls):
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        doc = f"(default: {default})"
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=doc)
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=None, help=doc)
+        else:
+            parser.add_argument(flag, type=type(default), default=None, help=doc)

@@ -22,12 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mamllib import distributed
 from mamllib.batch import TaskBatch
 from mamllib.checks import check_int, check_steps
-from mamllib.data import load_omniglot
+from mamllib.data import DataNotFoundError, download_omniglot, find_omniglot, load_omniglot
 from mamllib.evaluate import accuracy, adaptation_curve, summarize_curve
 from mamllib.experiments.common import Experiment, MetaTrainingConfig, resolve_device
-from mamllib.maml import MAML
+from mamllib.fast.graph import MetaStep, graph_blockers, refill, use_graph
+from mamllib.maml import MAML, resolve_path
 from mamllib.models import Conv4
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 
@@ -163,6 +165,7 @@ class OmniglotExperiment(Experiment):
     model_name = "omniglot-conv4"
     config_cls = OmniglotConfig
     supports_distributed = True
+    step: MetaStep
 
     def __init__(self, config: OmniglotConfig):
         self.config = config
@@ -182,6 +185,8 @@ class OmniglotExperiment(Experiment):
         self.learner = self.build_learner(config, self.device)
         self.optimizer = self.learner.make_optimizer()
         self.generator = self.task_generator(self.device)
+        self.inputs: tuple[Tensor, ...] | None = None  # the step's inputs, in fixed buffers
+        self.use_cuda_graph(None)
         self.val_batch = self.val_tasks.sample(
             config.eval_tasks, config.n_way, config.k_shot, config.eval_query,
             generator=torch.Generator(self.device).manual_seed(10_000 + config.seed),
@@ -196,17 +201,41 @@ class OmniglotExperiment(Experiment):
             model = Conv4(config.n_way, hidden=config.hidden)
         return MAML(model, F.cross_entropy, config.maml_config()).to(device)
 
-    def train_step(self) -> float:
+    def use_cuda_graph(self, requested: bool | None) -> None:
+        """Capture the meta-step in a CUDA graph (``True``), run it eagerly (``False``), or
+        (``None``) capture it on CUDA unless something in the config prevents it
+        (``mamllib.fast.graph.graph_blockers``)."""
+        c, world_size = self.config, distributed.context().world_size
+        path = resolve_path(c.path, self.learner.model, self.device)
+        blockers = graph_blockers(path=path, learn_inner_lr=c.learn_inner_lr, world_size=world_size)
+        self.step = MetaStep(self.optimizer, graph=use_graph(requested, self.device, blockers))
+
+    def train_step(self) -> Tensor | float:
+        """One meta-update on a fresh meta-batch; the loss stays on the device (a 0-dim tensor;
+        under torchrun the float averaged over the ranks).
+
+        The tasks are drawn on the device, from ``generator``, and copied into fixed buffers
+        (the memory a captured step reads): nothing here waits for the device.
+        """
         c = self.config
         if c.method == "maml":
             batch = self.train_tasks.sample(
                 self.local_meta_batch, c.n_way, c.k_shot, c.k_query, generator=self.generator
             )
-            loss = self.learner.meta_loss(batch).loss
+            data = batch.x_support, batch.y_support, batch.x_query, batch.y_query
+            self.inputs = refill(self.inputs, *data)
+            loss = lambda: self.learner.meta_loss(TaskBatch(*self.inputs)).loss  # noqa: E731
         else:
             x, y = self.pretrain_batch(self.local_meta_batch * c.n_way * (c.k_shot + c.k_query))
-            loss = F.cross_entropy(self.learner(x), y)
-        return self.meta_update(loss)
+            self.inputs = refill(self.inputs, x, y)
+            loss = lambda: F.cross_entropy(self.learner(self.inputs[0]), self.inputs[1])  # noqa: E731
+        if distributed.context().enabled:
+            return self.meta_update(loss())
+        return self.step(loss)
+
+    def load_state(self, state: dict[str, Any], source: str) -> None:
+        super().load_state(state, source)
+        self.step.reset()  # Adam's state tensors were replaced: capture again, Adam prepared
 
     def pretrain_batch(self, size: int) -> tuple[Tensor, Tensor]:
         """``size`` images of random training characters, drawings and rotations.
@@ -250,3 +279,11 @@ def split_sizes(config: OmniglotConfig) -> dict[str, int]:
 def train_characters(config: OmniglotConfig) -> int:
     """How many characters the meta-training split of ``config`` holds (no data needed)."""
     return split_sizes(config)["train"]
+
+
+def fetch_omniglot_data() -> None:
+    """``--download``: Omniglot's two original zips into the data location, unless already there."""
+    try:
+        find_omniglot()
+    except DataNotFoundError:
+        download_omniglot()

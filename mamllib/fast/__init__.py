@@ -8,6 +8,11 @@ tests/test_fast.py checks each against the core's ``"vmap"`` and ``"loop"`` path
 - ``"hybrid"`` (``mamllib.fast.hybrid``): the CPU path for conv nets, inner loop vmapped,
   query losses task by task, the meta-batch split across the CPU threads.
 
+And for the GPU, where the host is the bottleneck (tests/test_fast_graph.py):
+- ``mamllib.fast.graph``: the whole meta-step (inner loop, query loss, meta-gradient, Adam)
+  captured once in a CUDA graph and replayed, its inputs in fixed buffers.
+- ``mamllib.fast.readout``: the training losses kept on the device, read every N iterations.
+
 How ``meta_loss(path="hybrid")`` and ``"auto"`` reach this package although ``maml.py``
 imports nothing from it: the core keeps a small registry (``mamllib.maml.register_path``),
 which this module fills when it is imported, and ``mamllib/__init__`` imports it, so that
