@@ -6,24 +6,25 @@
 
 The course's notebooks (``notebooks/``) keep the outputs of a real run and the solution
 of every exercise, in code cells tagged ``solution``. A student copy is the same notebook
-with, at the top, a note saying where it comes from and where the solutions are, and
-each ``solution`` cell replaced by a stub:
+with, at the top, a note saying where it comes from, and each ``solution`` cell replaced
+by a stub:
 
-- The top-level statements that call ``check(...)`` (``mamllib.exercises.check``, which
-  compares an answer with mamllib's) are kept, so the student's work checks itself.
-  Everything else in the cell is the solution and is removed — ``assert`` lines too,
-  since they state what the student should find out (e.g. which way a ratio goes).
-- Above the kept checks, a comment names the exercise (its number and title, from the
-  ``**N. Title.**`` of the markdown cell before it, which holds the exercise's text) and
-  the names the checks expect the student to define (those the removed code bound),
-  then ``raise NotImplementedError("exercise N: ...")`` marks the place to write the
-  answer: running the cell before then stops with that message rather than a NameError.
-- The stub's outputs and execution count are cleared, and its tag ``solution`` becomes
-  ``exercise``; its other metadata (e.g. the slide type) stay.
+- a first line ``# Run the cells above first.``, then the exercise's number and title
+  (from the ``**N. Title.**`` of the markdown cell before it, which holds its text);
+- the cell's imports, and each graded function with its signature and docstring and
+  ``...`` for a body: the docstring is the specification (helpers are the solution's);
+- each answer the cell grades that is a value (``trend = "a"``) as ``trend = ...``;
+- the statements that grade the answers (``exercises.grade(...)``, see
+  ``mamllib.exercises``), unchanged. Everything else is the solution and is removed.
 
-Every other cell is copied unchanged, outputs included. Cells that do not parse as
-Python (IPython magics) lose all their code. The copies live in ``student/`` at the
-repository's root, outside ``notebooks/``, which the test suite runs under nbval.
+Until the student answers, the stub prints one ``✗ ... not answered yet`` line per graded
+answer and raises nothing, so *Run All* goes on past it. A cell that grades nothing
+(an open question) keeps only its heading. The stub's outputs and execution count are
+cleared, and its tag ``solution`` becomes ``exercise``; its other metadata (e.g. the slide
+type) stay.
+
+Every other cell is copied unchanged, outputs included. The copies live in ``student/``
+at the repository's root, outside ``notebooks/``, which the test suite runs under nbval.
 """
 
 from __future__ import annotations
@@ -46,53 +47,57 @@ NOTE_ID = "student-copy-note"
 _EXERCISE_TITLE = re.compile(r"\*\*(\d+)\.\s+(.+?)\*\*", re.S)
 
 
-def _calls_check(node: ast.AST) -> bool:
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Call):
-            func = sub.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            if name == "check":
-                return True
-    return False
+def _is_grade(node: ast.stmt) -> bool:
+    """A statement that is one call of ``grade(...)`` (``exercises.grade(...)``)."""
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return False
+    func = node.value.func
+    return (func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)) == "grade"
 
 
-def _bound_names(node: ast.AST) -> set[str]:
-    names = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-            names.add(sub.id)
-        elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(sub.name)
-        elif isinstance(sub, ast.alias):
-            names.add((sub.asname or sub.name).split(".")[0])
-    return names
+def _function_stub(node: ast.FunctionDef, lines: list[str]) -> str:
+    """The function's decorators, signature and docstring, with ``...`` for a body."""
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    body = node.body[0]
+    has_doc = (
+        isinstance(body, ast.Expr)
+        and isinstance(body.value, ast.Constant)
+        and isinstance(body.value.value, str)
+    )
+    kept = lines[first - 1 : (body.end_lineno if has_doc else body.lineno - 1)]
+    indent = " " * body.col_offset
+    return "\n".join([*kept, f"{indent}..."])
 
 
-def split_solution(source: str) -> tuple[list[str], list[str]]:
-    """Split a solution cell's code into the checks to keep and the names they need.
+def stub_parts(source: str) -> tuple[list[str], list[str], list[str]]:
+    """What a solution cell's stub keeps (see the module docstring).
 
     Returns:
-        ``(checks, needed)``: the source of each top-level statement that calls
-        ``check(...)``, in order, and the names those statements use, and do not bind
-        themselves, that the rest of the cell binds: what the student must define, in
-        order of first use.
+        ``(definitions, answers, grades)``: the imports and the graded functions' stubs;
+        the value answers the cell grades, as ``name = ...``; the grading statements.
+        All empty when the code does not parse (IPython magics).
     """
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return [], []
+        return [], [], []
     lines = source.splitlines()
-    kept = [node for node in tree.body if _calls_check(node)]
-    removed = [node for node in tree.body if not _calls_check(node)]
-    local = set().union(*(_bound_names(node) for node in kept))  # e.g. a loop's variable
-    bound = set().union(*(_bound_names(node) for node in removed)) - local
-    needed: list[str] = []
-    for node in kept:
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Name) and sub.id in bound and sub.id not in needed:
-                needed.append(sub.id)
-    checks = ["\n".join(lines[node.lineno - 1 : node.end_lineno]) for node in kept]
-    return checks, needed
+    grades = [node for node in tree.body if _is_grade(node)]
+    graded = {
+        arg.id for node in grades for arg in node.value.args[1:2] if isinstance(arg, ast.Name)
+    }
+    definitions, answers = [], []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            definitions.append(ast.get_source_segment(source, node))
+        elif isinstance(node, ast.FunctionDef) and node.name in graded:
+            definitions.append(_function_stub(node, lines))
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in graded:
+                    answers.append(f"{target.id} = ...")
+    return definitions, answers, [ast.get_source_segment(source, node) for node in grades]
 
 
 def exercise_title(markdown: str) -> tuple[str, str] | None:
@@ -106,32 +111,28 @@ def exercise_title(markdown: str) -> tuple[str, str] | None:
 
 def stub_source(source: str, number: str, title: str | None) -> str:
     """The code of the stub that replaces a solution cell (see the module docstring)."""
-    checks, needed = split_solution(source)
+    definitions, answers, grades = stub_parts(source)
     heading = f"# Exercise {number}" + (f": {title}" if title else "")
-    lines = [
-        heading + " (the task is in the cell above).",
-        "# Replace the `raise` line with your solution.",
-    ]
-    if checks:
-        if needed:
-            lines.append(f"# The check below expects you to define: {', '.join(needed)}.")
-        else:
-            lines.append("# The check below compares your answer with mamllib's.")
-    else:
-        lines.append("# No automatic check here: print what the exercise asks for.")
-    lines.append(f'raise NotImplementedError("exercise {number}: write your solution here")')
-    if checks:
-        lines += ["", "", "\n\n".join(checks)]
-    return "\n".join(lines)
+    lines = ["# Run the cells above first.", heading + " (the task is in the cell above)."]
+    if not grades:
+        lines.append("# No automatic check here: write and run what the exercise asks for.")
+        return "\n".join(lines)
+    lines.append(
+        "# Replace each `...` with your code or answer; the last lines grade it (✓ or ✗ and a hint)."
+    )
+    imports = [d for d in definitions if d.startswith(("import ", "from "))]
+    functions = [d for d in definitions if d not in imports]
+    blocks = ["\n".join(lines + imports), *functions, "\n".join(answers + grades)]
+    return "\n\n\n".join(blocks)
 
 
 def note_cell(name: str) -> nbformat.NotebookNode:
     """The markdown cell at the top of a student copy."""
     source = (
         f"**Student copy** of `notebooks/{name}`, generated by `python -m mamllib.tools.student`. "
-        "The exercises at the end are left for you: each solution cell is replaced by a stub "
-        "that keeps the exercise's self-check. The solutions are in the original notebook, "
-        f"`notebooks/{name}` (the cells tagged `{SOLUTION_TAG}`).\n\n"
+        "The exercises are left for you: each keeps the signatures and docstrings of the "
+        "functions it asks for, and the lines that grade your answers — on inputs of their own, "
+        "against mamllib — with ✓, or ✗ and a hint. Run the cells above an exercise first.\n\n"
         "Regenerating overwrites this file: save your work under another name "
         "(*File → Save Notebook As…*)."
     )
