@@ -1,7 +1,7 @@
 """Meta-training workloads of the paper's shapes, on random data: what costs are measured on.
 
 Each ``Workload`` is one configuration of the paper (the sinusoid MLP, the Omniglot
-Conv4 at 5-way and 20-way) with a batch of random inputs of the right shapes, so that
+Conv4 at 5-way and 20-way, and the four training settings of Table 1) with a batch of random inputs of the right shapes, so that
 no data set is needed. ``build`` makes a seeded model, a fixed batch and Adam over θ;
 ``meta_iteration`` is one meta-update on that batch: what ``mamllib.cost`` and the
 benchmark (``python -m mamllib.tools.bench``) time.
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mamllib.batch import TaskBatch
+from mamllib.fast.graph import MetaStep
 from mamllib.maml import LossFn, meta_loss
 from mamllib.models import MLP, Conv4
 from mamllib.tasks.sinusoid import SinusoidTasks
@@ -113,6 +114,29 @@ W4 = Workload(
     meta_batch_size=16,
 )
 
+
+def _table1(n_way: int, k_shot: int) -> Workload:
+    """One of the paper's four Omniglot training settings (Table 1), second-order, with one
+    query image per class as in its code: 5-way α = 0.4, 1 inner step, 32 tasks; 20-way
+    α = 0.1, 5 inner steps, 16 tasks."""
+    five = n_way == 5
+    tasks, steps = (32, 1) if five else (16, 5)
+    return Workload(
+        name=f"T1-{n_way}w{k_shot}s",
+        description=f"Table 1: Omniglot Conv4, {n_way}-way {k_shot}-shot, 1 query/class, "
+        f"{tasks} tasks, {steps} inner step{'s' if steps > 1 else ''}, second-order",
+        build_model=lambda: Conv4(n_way),
+        make_batch=_omniglot_batch(n_way, k_shot, 1),
+        loss_fn=F.cross_entropy,
+        inner_lr=0.4 if five else 0.1,
+        steps=steps,
+        first_order=False,
+        meta_batch_size=tasks,
+    )
+
+
+TABLE1 = tuple(_table1(n_way, k_shot) for n_way in (5, 20) for k_shot in (1, 5))
+
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
@@ -137,6 +161,7 @@ WORKLOADS: dict[str, Workload] = {
             first_order=True,
         ),
         W4,
+        *TABLE1,
     )
 }
 
@@ -154,11 +179,13 @@ def parse_workloads(spec: str) -> list[Workload]:
 
 @dataclass
 class Setup:
-    """What one measurement needs: the seeded model, a fixed batch and Adam over θ."""
+    """What one measurement needs: the seeded model, a fixed batch and Adam over θ (and, for
+    the path ``"graph"``, the captured meta-step, made on its first iteration)."""
 
     model: nn.Module
     batch: TaskBatch
     optimizer: torch.optim.Optimizer
+    graph: MetaStep | None = None
 
 
 def _floating(t: Tensor, dtype: torch.dtype) -> Tensor:
@@ -202,7 +229,16 @@ def objective(workload: Workload, setup: Setup, path: str) -> Tensor:
 
 
 def meta_iteration(workload: Workload, setup: Setup, path: str) -> None:
-    """What is timed: one meta-update on the fixed batch."""
+    """What is timed: one meta-update on the fixed batch.
+
+    ``path="graph"`` (CUDA): the ``"vmap"`` meta-update as training runs it on CUDA, captured
+    in a CUDA graph and replayed (``mamllib.fast.graph.MetaStep``: its first
+    ``mamllib.fast.graph.WARMUP`` iterations are eager, the next one captures).
+    """
+    if path == "graph":
+        setup.graph = setup.graph or MetaStep(setup.optimizer, graph=True)
+        setup.graph(lambda: objective(workload, setup, "vmap"))
+        return
     setup.optimizer.zero_grad(set_to_none=True)
     objective(workload, setup, path).backward()
     setup.optimizer.step()

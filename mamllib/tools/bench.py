@@ -5,15 +5,17 @@ Command line::
     python -m mamllib.tools.bench                 # every workload, on CUDA when available
     python -m mamllib.tools.bench --device cpu --workloads W1,W2 --threads 2 --json bench.json
     python -m mamllib.tools.bench --quick         # a few iterations: a smoke test
+    python -m mamllib.tools.bench --device cuda --workloads T1-5w1s,T1-5w5s,T1-20w1s,T1-20w5s
 
 Each workload (``mamllib.workloads``) runs the paper's shapes on random data (no data set
-needed). For each
-workload every path (``loop``, ``vmap``, ``hybrid``) must first agree with ``loop`` on
-the meta-gradient of one fixed batch at the same θ (in float64, the largest difference
-at most 1e-9 of the largest gradient entry); a workload whose paths disagree is
-reported as an error and the command exits non-zero. The path ``"auto"`` would pick
-(``mamllib.fast.choose_path``) is marked "default" in the table. Then each (workload, path) is measured in a
-fresh child process, so that one measurement's memory and allocator state cannot leak
+needed); ``T1-*`` are the four training settings of Table 1. Every row is printed as soon as
+it is measured. For each workload every path (``loop``, ``vmap``, ``hybrid``, and on CUDA
+``graph``: the ``vmap`` meta-step captured in a CUDA graph and replayed, as training runs it
+there, ``mamllib.fast.graph``) must first agree with ``loop`` on the meta-gradient of one fixed
+batch at the same θ (in float64, the largest difference at most 1e-9 of the largest gradient
+entry); a workload whose paths disagree is reported as an error and the command exits
+non-zero. The path ``"auto"`` would pick (``mamllib.fast.choose_path``) is marked "default".
+Then each (workload, path) is measured in a fresh child process, so that one measurement's memory and allocator state cannot leak
 into the next: a meta-iteration (zero_grad, ``meta_loss``, backward, Adam step) is run a
 few times to warm up, then ``repeats`` blocks of ``iters`` iterations are timed and the
 median rate is reported.
@@ -22,7 +24,9 @@ Peak memory is what a meta-iteration needs above what the process held right bef
 the timed section (after warm-up, so one-time costs are left out: Adam's state, lazily
 initialised kernels, and the pages of library code that the first iteration touches,
 which are ~10 MB of resident memory for the sinusoid MLP). On CUDA it is
-``torch.cuda.max_memory_allocated`` minus ``memory_allocated``, both exact tensor bytes.
+``torch.cuda.max_memory_allocated`` minus ``memory_allocated``, both exact tensor bytes; for
+``graph`` from before the capture, since a graph takes its memory (its private pool) once, when
+it is captured.
 On the CPU it is the child's ``ru_maxrss`` minus its resident set size (RSS) before the
 timed section; the warm-up runs the same iterations, so its peak is the same peak. This
 can undercount if the C allocator keeps pages of the warm-up's peak resident, and is
@@ -49,6 +53,7 @@ import torch
 
 from mamllib.experiments.common import resolve_device
 from mamllib.fast import choose_path
+from mamllib.fast.graph import WARMUP, capture
 from mamllib.workloads import (
     SEED,
     WORKLOADS,
@@ -60,6 +65,7 @@ from mamllib.workloads import (
 )
 
 BENCH_PATHS = ("loop", "vmap", "hybrid")
+GRAPH = "graph"  # on CUDA only
 GRAD_TOL = 1e-9
 DEFAULTS = {"warmup": 3, "iters": 20, "repeats": 5}
 QUICK = {"warmup": 1, "iters": 3, "repeats": 2}
@@ -101,11 +107,30 @@ def check_gradients(workload: Workload, device: torch.device) -> tuple[bool, flo
             )
             for path in BENCH_PATHS
         }
+        if device.type == "cuda":
+            grads[GRAPH] = _graph_gradient(workload, setup)
     loop_grad = grads["loop"]
     relative = max(
         ((g - loop_grad).abs().max() / loop_grad.abs().max()).item() for g in grads.values()
     )
     return relative <= GRAD_TOL, relative
+
+
+def bench_paths(device: torch.device) -> tuple[str, ...]:
+    """The paths measured on ``device``: ``graph`` needs CUDA."""
+    return (*BENCH_PATHS, GRAPH) if device.type == "cuda" else BENCH_PATHS
+
+
+def _graph_gradient(workload: Workload, setup: Any) -> torch.Tensor:
+    """The ``vmap`` meta-gradient, captured in a CUDA graph and replayed once."""
+    params = list(setup.model.parameters())
+
+    def gradient() -> tuple[torch.Tensor, ...]:
+        return torch.autograd.grad(objective(workload, setup, "vmap"), params)
+
+    graph, static = capture(gradient, warmup=WARMUP)
+    graph.replay()
+    return torch.cat([g.reshape(-1) for g in static])
 
 
 # ----------------------------------------------------------------------------- one measurement
@@ -136,14 +161,22 @@ def measure(
     """
     setup = build(workload, device)
     cuda = device.type == "cuda"
-    for _ in range(warmup):
-        meta_iteration(workload, setup, path)
-    if cuda:
+
+    def memory_now() -> int | None:
+        if not cuda:
+            return _current_rss_bytes()
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-        baseline = torch.cuda.memory_allocated(device)
-    else:
-        baseline = _current_rss_bytes()
+        return torch.cuda.memory_allocated(device)
+
+    if path == GRAPH:  # the eager steps before the capture; the capture is in the peak
+        for _ in range(WARMUP):
+            meta_iteration(workload, setup, path)
+        baseline = memory_now()
+    for _ in range(warmup):
+        meta_iteration(workload, setup, path)
+    if path != GRAPH:
+        baseline = memory_now()
     block_seconds = []
     for _ in range(repeats):
         if cuda:
@@ -245,42 +278,42 @@ def _fmt_peak(row: dict[str, Any]) -> str:
     return _fmt(row.get("peak_mb"), ".1f")
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    header = [
-        "workload",
-        "path",
-        "iters/s",
-        "ms/iter",
-        "peak MB",
-        "speed-up vs loop",
-        "default",
-        "grads match (max |Δ| / max |g|)",
+HEADER = ("workload", "path", "iters/s", "ms/iter", "peak MB", "speed-up vs loop", "default",
+          "grads match (max |Δ| / max |g|)")  # fmt: skip
+WIDTHS = (8, 6, 9, 8, 8, 16, 7)  # the last column takes what it needs
+
+
+def format_row(cells: Sequence[str], widths: Sequence[int] = WIDTHS) -> str:
+    """One line of the table: columns of fixed widths, so that rows can be printed as they
+    come (a wider cell pushes the rest of its own line only)."""
+    return " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " | " + cells[-1]
+
+
+def table_header(widths: Sequence[int] = WIDTHS) -> str:
+    rule = "-+-".join("-" * w for w in widths) + "-+-" + "-" * len(HEADER[-1])
+    return format_row(HEADER, widths) + "\n" + rule
+
+
+def row_cells(r: dict[str, Any]) -> list[str]:
+    match = f"{'yes' if r['grads_match'] else 'NO'} ({r['grad_relative_diff']:.1e})"
+    if r.get("error"):
+        match += f"  ERROR: {r['error']}"
+    speedup = r.get("speedup_vs_loop")
+    return [
+        r["workload"],
+        r["path"],
+        _fmt(r.get("iters_per_s"), ".1f"),
+        _fmt(r.get("ms_per_iter"), ".2f"),
+        _fmt_peak(r),
+        "-" if speedup is None else f"{speedup:.2f}x",
+        "yes" if r.get("default") else "",
+        match,
     ]
-    body = []
-    for r in rows:
-        match = f"{'yes' if r['grads_match'] else 'NO'} ({r['grad_relative_diff']:.1e})"
-        if r.get("error"):
-            match += f"  ERROR: {r['error']}"
-        speedup = r.get("speedup_vs_loop")
-        body.append(
-            [
-                r["workload"],
-                r["path"],
-                _fmt(r.get("iters_per_s"), ".1f"),
-                _fmt(r.get("ms_per_iter"), ".2f"),
-                _fmt_peak(r),
-                "-" if speedup is None else f"{speedup:.2f}x",
-                "yes" if r.get("default") else "",
-                match,
-            ]
-        )
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header) - 1)]
 
-    def line(cells: list[str]) -> str:
-        return " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " | " + cells[-1]
 
-    rule = "-+-".join("-" * w for w in widths) + "-+-" + "-" * len(header[-1])
-    return "\n".join([line(header), rule, *(line(row) for row in body)])
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The whole table at once (what was printed row by row)."""
+    return "\n".join([table_header(), *(format_row(row_cells(r)) for r in rows)])
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -342,11 +375,44 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(str(exc))
     if args._child:
         name, path = args._child
-        if name not in WORKLOADS or path not in BENCH_PATHS:
+        if name not in WORKLOADS or path not in bench_paths(args.device):
             parser.error(f"--_child {name} {path}: unknown workload or path")
     base = QUICK if args.quick else DEFAULTS
     args.settings = {k: base[k] if getattr(args, k) is None else getattr(args, k) for k in base}
     return args
+
+
+def measure_all(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every (workload, path) row, each printed (and flushed) as soon as it is measured."""
+    paths = bench_paths(args.device)
+    widths = (max(WIDTHS[0], *(len(w.name) for w in args.workloads)), *WIDTHS[1:])
+    print(table_header(widths), flush=True)
+    rows: list[dict[str, Any]] = []
+
+    def emit(row: dict[str, Any]) -> None:
+        rows.append(row)
+        print(format_row(row_cells(row), widths), flush=True)
+
+    for w in args.workloads:
+        match, diff = check_gradients(w, args.device)
+        check = {"grads_match": match, "grad_relative_diff": diff}
+        if not match:
+            error = f"the paths' meta-gradients differ by {diff:.1e} of the largest entry (> {GRAD_TOL})"
+            for p in paths:
+                emit({"workload": w.name, "path": p, **check, "error": error})
+            continue
+        default = choose_path(w.build_model(), args.device)
+        loop_rate = None
+        for p in paths:  # "loop" first: every later row's speed-up is known when it prints
+            try:
+                measured = _run_child(w, p, args.device, args.settings, args.threads)
+            except RuntimeError as exc:
+                measured = {"workload": w.name, "path": p, "error": str(exc)}
+            rate = measured.get("iters_per_s")
+            loop_rate = rate if p == "loop" else loop_rate
+            speedup = rate / loop_rate if rate and loop_rate else None
+            emit({**measured, **check, "speedup_vs_loop": speedup, "default": p == default})
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -369,37 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for w in args.workloads:
         print(f"  {w.name}: {w.description}")
-    print()
+    print(flush=True)
 
-    rows: list[dict[str, Any]] = []
-    ok = True
-    for w in args.workloads:
-        match, diff = check_gradients(w, args.device)
-        check = {"grads_match": match, "grad_relative_diff": diff}
-        if not match:
-            ok = False
-            error = f"the paths' meta-gradients differ by {diff:.1e} of the largest entry (> {GRAD_TOL})"
-            rows += [{"workload": w.name, "path": p, **check, "error": error} for p in BENCH_PATHS]
-            continue
-        measured = {}
-        for p in BENCH_PATHS:
-            try:
-                measured[p] = _run_child(w, p, args.device, args.settings, args.threads)
-            except RuntimeError as exc:
-                ok = False
-                measured[p] = {"workload": w.name, "path": p, "error": str(exc)}
-        loop_rate = measured["loop"].get("iters_per_s")
-        default = choose_path(w.build_model(), args.device)
-        for p in BENCH_PATHS:
-            rate = measured[p].get("iters_per_s")
-            speedup = rate / loop_rate if rate and loop_rate else None
-            rows.append(
-                {**measured[p], **check, "speedup_vs_loop": speedup, "default": p == default}
-            )
-
-    print(format_table(rows))
+    rows = measure_all(args)
+    ok = not any(r.get("error") for r in rows)
     how = (
-        "torch.cuda.max_memory_allocated minus memory_allocated"
+        "torch.cuda.max_memory_allocated minus memory_allocated; graph: from before its capture"
         if args.device.type == "cuda"
         else "ru_maxrss of a fresh process minus its RSS, to ~1 MB"
     )
@@ -411,6 +452,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ", ".join(
                 f"{r['workload']} {r['speedup_vs_loop']:.2f}x ({r['path']})" for r in defaults
             )
+        )
+    rate = {(r["workload"], r["path"]): r.get("iters_per_s") for r in rows}
+    graphed = [
+        w.name for w in args.workloads if rate.get((w.name, GRAPH)) and rate.get((w.name, "vmap"))
+    ]
+    if graphed:
+        print(
+            "CUDA graph vs the same step eager (vmap): "
+            + ", ".join(f"{n} {rate[n, GRAPH] / rate[n, 'vmap']:.2f}x" for n in graphed)
         )
     if not ok:
         print("\nERROR: some workloads were not measured (see the table).", file=sys.stderr)
