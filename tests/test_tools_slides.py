@@ -201,7 +201,7 @@ def test_deck_references_nothing_remote_and_every_local_file_exists(built, path)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_deck_has_a_title_slide_and_every_figure(built, path):
+def test_deck_has_a_title_slide_every_figure_and_the_dashboard_as_a_picture(built, path):
     out, decks = built
     deck, nb = decks[path.stem], nbformat.read(path, as_version=4)
     html = deck.path.read_text(encoding="utf-8")
@@ -210,9 +210,61 @@ def test_deck_has_a_title_slide_and_every_figure(built, path):
     assert (
         deck.title and escape(deck.title, quote=False) in "".join(first) and "<h1" in "".join(first)
     )
-    shown = sum(_pngs(cell) for cell, kind in zip(nb.cells, _slide_types(nb)) if kind != "skip")
-    assert shown >= 1 and html.count(FIGURE) == shown
+    figures = [
+        out.get("data", {})["image/png"]
+        for cell, kind in zip(nb.cells, _slide_types(nb))
+        if kind != "skip" and "solution" not in cell.metadata.get("tags", [])
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    ]
+    assert figures and all(png.strip() in html for png in figures)
+    widgets = sum(
+        slides.WIDGET in out.get("data", {}) for cell in nb.cells for out in cell.get("outputs", [])
+    )
+    picture = slides.dashboard_screenshot(path.stem)
+    if widgets:
+        assert picture.is_file(), f"{picture}: the deck shows this in place of the dashboard"
+        assert html.count(FIGURE) == len(figures) + widgets
     assert deck.slides >= 8 and deck.subslides >= deck.slides
+
+
+def test_lecture_rules_on_a_small_notebook():
+    """Code hidden unless tagged, text outputs and long prose to the notes, a widget as its
+    picture, a figure on a slide of its own, exercises as titles without their code."""
+    v4 = nbformat.v4
+    long = "This paragraph says a great deal, " * 6 + "and ends here."
+    nb = v4.new_notebook()
+    nb.cells = [
+        v4.new_markdown_cell("# A title\n\n**What you will learn**\n- one\n- two"),
+        v4.new_code_cell("print('hello')", outputs=[v4.new_output("stream", text="a table\n")]),
+        v4.new_markdown_cell(f"## 1. A section\n\n{long}\n\n**The point.** It is short. {long}\n\n- {'word ' * 28}"),
+        v4.new_code_cell("x = 1", outputs=[v4.new_output("display_data", data={"image/png": "UE5H"})]),
+        v4.new_code_cell("shown()", metadata={"tags": [slides.SLIDE_CODE]}),
+        v4.new_code_cell("board", outputs=[v4.new_output("display_data", data={
+            slides.WIDGET: {"model_id": "x"}, "text/plain": "VBox(children=(HBox(...),))"})]),
+        v4.new_markdown_cell("## Exercises\n\nThe solutions are in the cells tagged `solution`.\n\n"
+                             f"**1. Do it.** {long}"),
+        v4.new_code_cell("check(mine)", outputs=[v4.new_output("stream", text="✓ matches\n")]),
+    ]  # fmt: skip
+    lecture = slides.lecture_notebook(nb, "01_sinusoid")
+    kinds = [cell.metadata.slideshow.slide_type for cell in lecture.cells]
+    shown = [c for c, k in zip(lecture.cells, kinds) if k != "notes"]
+    notes = "\n".join(c.source for c, k in zip(lecture.cells, kinds) if k == "notes")
+    text = "\n".join(c.source for c in shown)
+    assert shown[0].source == "# A title" and kinds[0] == "slide"
+    assert "What you will learn" in text and "- two" in text
+    assert "print('hello')" not in text and "a table" in notes and "a table" not in text
+    assert long not in text and long in notes and "### The point." in text
+    assert "shown()" in text and "x = 1" not in text
+    assert not any("VBox(" in str(c.get("outputs", "")) for c in lecture.cells)
+    pictures = [o for c in shown for o in c.get("outputs", []) if "image/png" in o["data"]]
+    assert len(pictures) == 2 and pictures[1]["data"]["image/png"] != "UE5H"  # the screenshot
+    figure = next(
+        c for c in shown if c.get("outputs") and c.outputs[0]["data"]["image/png"] == "UE5H"
+    )
+    assert figure.metadata.slideshow.slide_type == "subslide"  # after a paragraph of text
+    assert "- **1. Do it.**" in text and "check(mine)" not in text + notes
+    assert "solution" not in text + notes
 
 
 def test_index_links_every_deck(built):
@@ -324,3 +376,81 @@ def test_decks_show_offline_in_chromium(built):
         box = seen["box"]
         assert seen["loaded"] and box["width"] > 200 and box["height"] > 100, seen
         assert 0 <= box["y"] < 800 and box["x"] >= 0, f"{name}: the figure is off screen: {box}"
+
+
+# Every slide, all its fragments shown: what sticks out of the slide, and any widget's text.
+WALK = r"""async reveal => {
+    const Reveal = await new Promise(done => require([reveal], done));
+    Reveal.configure({transition: 'none', backgroundTransition: 'none'});
+    const widget = /\b(?:VBox|HBox|IntSlider|FloatSlider|FloatLogSlider|ToggleButtons|Button|Output|Play|Dropdown|Layout)\(/;
+    const frame = document.querySelector('.reveal .slides');
+    const seen = [];
+    for (const [h, column] of Reveal.getHorizontalSlides().entries()) {
+        const rows = Math.max(column.querySelectorAll(':scope > section').length, 1);
+        for (let v = 0; v < rows; v++) {
+            Reveal.slide(h, v, Number.MAX_VALUE);
+            await new Promise(done => MathJax.Hub.Queue(() => setTimeout(done, 50)));
+            await new Promise(done => MathJax.Hub.Queue(done));  // and the slide's fitting
+            const slide = Reveal.getCurrentSlide(), box = frame.getBoundingClientRect();
+            const out = [];
+            for (const el of slide.querySelectorAll('*')) {
+                const r = el.getBoundingClientRect();
+                if (el.closest('aside.notes') || r.width === 0 || r.height === 0) continue;
+                if (r.bottom > box.bottom + 1 || r.right > box.right + 1 ||
+                    r.top < box.top - 1 || r.left < box.left - 1)
+                    out.push(`<${el.tagName.toLowerCase()} class="${el.className}"> at ` +
+                             `${[r.left, r.top, r.right, r.bottom].map(Math.round)}`);
+            }
+            const text = slide.innerText.replace(/\s+/g, ' ');
+            seen.push({at: `${h}/${v}`, text: text.slice(0, 60), out: out.slice(0, 3),
+                       widget: (text.match(widget) || [null])[0], fitted: slide.dataset.fitted,
+                       scale: Reveal.getScale()});
+        }
+    }
+    return {frame: frame.getBoundingClientRect().toJSON(), seen};
+}"""
+
+
+def _walk(browser, deck):
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    try:
+        page.route(
+            "**/*", lambda r: r.continue_() if r.request.url.startswith(LOCAL) else r.abort()
+        )
+        page.goto(deck.path.as_uri())
+        page.wait_for_function("document.querySelector('.reveal.ready') !== null", timeout=30_000)
+        reveal = f"vendor/{slides.PACKAGES['reveal.js'].folder}/dist/reveal.js"
+        return page.evaluate(WALK, reveal)
+    finally:
+        page.close()
+
+
+def check_every_slide_fits(browser, decks) -> list[str]:
+    """What is wrong with the decks at 1280×720: one line per slide that overflows or shows a
+    widget's text, or a deck whose slides are not all visited."""
+    problems = []
+    for name, deck in decks.items():
+        walked = _walk(browser, deck)
+        if len(walked["seen"]) != deck.subslides:
+            problems.append(f"{name}: visited {len(walked['seen'])} of {deck.subslides} slides")
+        for slide in walked["seen"]:
+            where = f"{name} slide {slide['at']} ({slide['text']!r})"
+            if slide["out"]:
+                problems.append(f"{where} overflows: {slide['out']}")
+            if slide["widget"]:
+                problems.append(f"{where} shows a widget's text: {slide['widget']}")
+    return problems
+
+
+def test_every_slide_fits_at_720p_and_shows_no_widget_text(built):
+    """At 1280×720 every slide of every deck, its fragments shown, lies inside the slide, and
+    no slide shows the text a widget leaves on a static page (``VBox(children=...``)."""
+    sync_playwright = _chromium()
+    _, decks = built
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            problems = check_every_slide_fits(browser, decks)
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)

@@ -18,10 +18,22 @@ that no option redirects, Mermaid (imported from a CDN), is left out by the temp
 ``mamllib/templates/offline_reveal``; the course has no diagrams. The template also wraps
 long code lines. nbconvert 7's reveal template does not use ``font_awesome_url``.
 
-The widget renderer is only loaded by a notebook saved with its widget state. The course's
-notebooks are saved without it (metadata stripped), so on the slides a dashboard cell shows
-its code and no output; notebook 2 shows a static figure of its dashboard after it.
-Keys in a deck: arrows, Space, Esc (overview), S (speaker notes: the ``notes`` cells).
+A deck is the lecture, not the notebook: ``lecture_notebook`` rewrites a copy of each
+notebook before export, so that the notebook stays the one source. The rules:
+
+- a code cell shows its code only when tagged ``slide-code`` (the code is the point);
+  every other input is hidden. Its figures stay, each on a slide of its own; its printed
+  text, tables and logs go to the speaker notes. A dashboard (a widget output) is replaced
+  by the screenshot of it in ``figures/screenshots/dashboard_<notebook>.png``, never by
+  the widget's text.
+- markdown keeps headings, lists, tables, formulas and short paragraphs; a long
+  paragraph is spoken, not shown: it goes to the notes, its bold title (``**The split.**``)
+  stays as the slide's heading. A long list item is cut at its first sentence on the
+  slide (whole in the notes). ``#`` and ``##`` headings start slides.
+- in the Exercises section the slide lists the exercises' titles; their text goes to the
+  notes and their code cells (checks, solutions) are left out.
+- a slide is 1280×720; one still too full is scaled down to fit when shown.
+Keys in a deck: arrows, Space, Esc (overview), S (speaker notes).
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import fnmatch
 import hashlib
 import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +62,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "offline_reveal"
 THEME = "white"  # its fonts ship with reveal.js; several other themes import Google Fonts
 MATHJAX_CONFIG = "TeX-AMS_CHTML-full,Safe"  # nbconvert's default configuration
+SLIDE_SIZE = (1280, 720)  # a projector's 720p; reveal.js scales it to the screen
 
 
 @dataclass(frozen=True)
@@ -259,7 +273,9 @@ def exporter_options(vendor: str = "vendor") -> dict[str, object]:
         "extra_template_basedirs": [str(TEMPLATES)],
         "reveal_url_prefix": folder["reveal.js"],
         "reveal_theme": THEME,
-        "reveal_scroll": True,  # long cells scroll within their slide
+        "reveal_scroll": False,  # a slide fits (the template scales a full one down)
+        "reveal_width": str(SLIDE_SIZE[0]),
+        "reveal_height": str(SLIDE_SIZE[1]),
         "reveal_number": "c/t",
         "require_js_url": f"{folder['requirejs']}/require.js",
         "jquery_url": f"{folder['jquery']}/dist/jquery.min.js",
@@ -268,6 +284,253 @@ def exporter_options(vendor: str = "vendor") -> dict[str, object]:
         "exclude_input_prompt": True,
         "exclude_output_prompt": True,
     }
+
+
+# ----------------------------------------------------------------------------- the lecture
+
+SLIDE_CODE = "slide-code"  # a code cell whose code is the point: its input is shown
+SCREENSHOTS = ROOT / "figures" / "screenshots"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+WORDS_SHOWN = 30  # a longer paragraph is said, not shown: it goes to the notes
+LIST_WORDS = 90  # a longer list goes on as many slides as it needs
+WORDS_BESIDE_A_FIGURE = 25  # a figure after more text than this gets a slide of its own
+_RANK = {"slide": 2, "subslide": 1}
+_TITLE = re.compile(r"^\*\*([^*\n]+?[.?!])\*\*\s*")  # "**The split.** As in the paper, ..."
+_LOCAL_LINK = re.compile(r"\[([^\]]+)\]\((?![a-z]+:|#)[^)]*\)")
+_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_SENTENCE_END = re.compile(r"[.;:](?=\s)|\s—\s")
+
+
+def dashboard_screenshot(name: str) -> Path:
+    """The picture of notebook ``name``'s dashboard that its deck shows in place of the widget."""
+    return SCREENSHOTS / f"dashboard_{name}.png"
+
+
+def _blocks(text: str) -> list[str]:
+    """Markdown split at blank lines, keeping fenced code and display math whole."""
+    blocks, current = [], []
+    for part in re.split(r"\n[ \t]*\n", text.strip()):
+        current.append(part)
+        joined = "\n\n".join(current)
+        if joined.count("```") % 2 == 0 and joined.count("$$") % 2 == 0:
+            blocks.append(joined)
+            current = []
+    if current:
+        blocks.append("\n\n".join(current))
+    split = []
+    for block in blocks:  # "**What you will learn**" and its list below, without a blank line
+        lines = block.splitlines()
+        at = next((i for i, line in enumerate(lines) if _ITEM.match(line)), 0)
+        if at and not block.startswith(("|", "$$", "```", "<")):
+            split += ["\n".join(lines[:at]), "\n".join(lines[at:])]
+        else:
+            split.append(block)
+    return [b for b in split if b.strip()]
+
+
+def _balanced(text: str) -> bool:
+    """No emphasis, code span or formula left open in ``text``."""
+    return all(text.count(mark) % 2 == 0 for mark in ("**", "`", "$")) and (
+        text.replace("**", "").count("*") % 2 == 0
+    )
+
+
+def _first_sentence(item: str) -> str:
+    """``item`` up to its first sentence's end, where no markup is left open (else whole)."""
+    for match in _SENTENCE_END.finditer(item):
+        head = item[: match.start() + (1 if match.group().strip() in ".:" else 0)]
+        if len(head.split()) >= 6 and _balanced(head):
+            return head.rstrip(";:—, ") + ("" if head.endswith(".") else " …")
+    return item
+
+
+def _short_lists(block: str) -> list[str]:
+    """The list ``block`` with long items cut at their first sentence, in pieces of at most
+    ``LIST_WORDS`` words (one slide each)."""
+    items = []
+    for line in block.splitlines():
+        if _ITEM.match(line) or not items:
+            items.append(line)
+        else:
+            items[-1] += " " + line.strip()
+    pieces, words = [[]], 0
+    for item in items:
+        short = item if len(item.split()) <= WORDS_SHOWN else _first_sentence(item)
+        if pieces[-1] and words + len(short.split()) > LIST_WORDS:
+            pieces.append([])
+            words = 0
+        pieces[-1].append(short)
+        words += len(short.split())
+    return ["\n".join(piece) for piece in pieces]
+
+
+def _kind(block: str) -> str:
+    first = block.lstrip()
+    if first.startswith("#"):
+        return "h" + str(len(first) - len(first.lstrip("#")))
+    if _ITEM.match(first):
+        return "list"
+    if first.startswith(("|", "$$", "```", "<")):
+        return "keep"
+    return "paragraph"
+
+
+def _cell(source: str, kind: str, cell_type: str = "markdown", **fields):
+    import nbformat
+
+    if cell_type == "markdown":  # a link to a file of the course leads nowhere from a deck
+        source = _LOCAL_LINK.sub(r"\1", source)
+    make = nbformat.v4.new_markdown_cell if cell_type == "markdown" else nbformat.v4.new_code_cell
+    cell = make(source, **fields)
+    cell.metadata["slideshow"] = {"slide_type": kind}
+    return cell
+
+
+def _text_of(output) -> str | None:
+    """What a non-figure output says, as markdown for the notes (None: nothing worth saying)."""
+    if output.output_type == "stream":
+        text = output.text
+    elif output.output_type == "error":
+        text = f"{output.ename}: {output.evalue}"
+    elif "text/markdown" in output.get("data", {}):
+        return output.data["text/markdown"]
+    else:
+        text = output.get("data", {}).get("text/plain", "")
+    text = re.sub(r"\x1b\[[0-9;]*m|.*\r(?!\n)", "", text).strip()  # colours; bars' redraws
+    return f"```text\n{text}\n```" if text else None
+
+
+class _Deck:
+    """The cells of the lecture, built in order; knows what the current slide shows."""
+
+    def __init__(self):
+        self.cells, self.pending = [], None
+        self.words, self.figures = 0, 0  # on the current slide
+
+    def show(self, cell, kind: str, *, figure: bool = False) -> None:
+        """Add a visible cell; a ``figure`` gets a slide of its own unless the slide so far
+        holds at most a heading and a line or two."""
+        if self.pending and _RANK[self.pending] > _RANK.get(kind, 0):
+            kind = self.pending
+        if kind not in _RANK and figure and (self.figures or self.words > WORDS_BESIDE_A_FIGURE):
+            kind = "subslide"
+        self.pending = None
+        if kind in _RANK:
+            self.words, self.figures = 0, 0
+        cell.metadata["slideshow"] = {"slide_type": kind}
+        self.cells.append(cell)
+        if figure:
+            self.figures += 1
+        elif cell.cell_type == "markdown" and not cell.source.startswith("#"):
+            self.words += len(cell.source.split())
+        else:
+            self.words += 0 if cell.cell_type == "markdown" else WORDS_BESIDE_A_FIGURE + 1
+
+    def hold(self, kind: str) -> None:
+        """A cell that starts a slide shows nothing: the next visible cell starts it."""
+        if kind in _RANK and _RANK[kind] > _RANK.get(self.pending, 0):
+            self.pending = kind
+
+    def note(self, text: str | None) -> None:
+        if text and text.strip():
+            self.cells.append(_cell(text, "notes"))
+
+
+def _markdown(deck: _Deck, cell, kind: str, exercises: bool) -> bool:
+    """Add one markdown cell's slides and notes; return whether the Exercises section is open."""
+    for block in _blocks(cell.source):
+        what = _kind(block)
+        if what in ("h1", "h2"):
+            exercises = block.lstrip("# ").startswith("Exercises")
+            deck.show(_cell(block, "slide"), "slide")
+            if what == "h1":
+                deck.pending = "subslide"  # the title slide shows the title alone
+        elif what.startswith("h"):
+            deck.show(_cell(block, kind), kind)
+        elif exercises:
+            title = _TITLE.match(block)
+            if title:
+                deck.show(_cell(f"- **{title.group(1)}**", "-"), "-")
+            if "solution" not in block.lower():
+                deck.note(block)
+        elif what == "list":
+            pieces = _short_lists(block)
+            for i, piece in enumerate(pieces):
+                deck.show(_cell(piece, "subslide" if i else kind), "subslide" if i else kind)
+            if pieces != [block]:
+                deck.note(block)
+        elif what == "keep" or len(block.split()) <= WORDS_SHOWN:
+            deck.show(_cell(block, kind), kind)
+        else:
+            title = _TITLE.match(block)
+            if title:
+                deck.show(_cell(f"### {title.group(1)}", "subslide"), "subslide")
+                rest = block[title.end() :]
+                first = _first_sentence(rest)
+                if first != rest and len(first.split()) <= WORDS_SHOWN:
+                    deck.show(_cell(first, "-"), "-")
+            else:
+                deck.hold(kind)
+            deck.note(block)
+        kind = "-"  # only a cell's first block starts the cell's slide
+    return exercises
+
+
+def _code(deck: _Deck, cell, kind: str, screenshot: str | None) -> None:
+    shown = SLIDE_CODE in cell.metadata.get("tags", [])
+    figures, notes = [], []
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if WIDGET in data:
+            if screenshot is not None:
+                figures.append({"output_type": "display_data", "metadata": {},
+                                "data": {"image/png": screenshot}})  # fmt: skip
+        elif "image/png" in data:
+            figures.append({**output, "data": {"image/png": data["image/png"]}})
+        else:
+            notes.append(_text_of(output))
+    if shown:
+        deck.show(_cell(cell.source, kind, "code", outputs=figures[:1]), kind, figure=bool(figures))
+        figures, kind = figures[1:], "-"
+    for figure in figures:  # one slide each
+        visible = _cell("", kind, "code", outputs=[figure])
+        visible.metadata["transient"] = {"remove_source": True}
+        deck.show(visible, kind, figure=True)
+        kind = "-"
+    if not shown and not figures:
+        deck.hold(kind)
+    deck.note("\n\n".join(n for n in notes if n))
+
+
+def lecture_notebook(nb, name: str):
+    """A copy of notebook ``nb`` (named ``name``) rewritten into the lecture's slides and notes.
+
+    The cells' ``slideshow.slide_type`` still decide where slides start; ``skip`` cells stay
+    out and ``notes`` cells go to the notes. See the module's docstring for the rules."""
+    import nbformat
+
+    picture = dashboard_screenshot(name)
+    screenshot = base64.b64encode(picture.read_bytes()).decode() if picture.is_file() else None
+    deck, exercises = _Deck(), False
+    for cell in nb.cells:
+        kind = cell.metadata.get("slideshow", {}).get("slide_type", "-")
+        if kind == "skip":
+            continue
+        if kind == "notes":
+            deck.note(cell.source if cell.cell_type == "markdown" else None)
+            if cell.cell_type == "code":
+                deck.note("\n\n".join(filter(None, map(_text_of, cell.get("outputs", [])))))
+            continue
+        if exercises and kind in ("subslide", "fragment"):
+            kind = "-"  # the exercises share one slide
+        if cell.cell_type == "markdown":
+            exercises = _markdown(deck, cell, kind, exercises)
+        elif cell.cell_type == "code" and not exercises:
+            _code(deck, cell, kind, screenshot)
+    lecture = nbformat.v4.new_notebook(metadata={k: v for k, v in nb.metadata.items()
+                                                 if k != "widgets"})  # fmt: skip
+    lecture.cells = deck.cells
+    return lecture
 
 
 @dataclass(frozen=True)
@@ -304,7 +567,7 @@ def export_deck(path: Path, out: Path, exporter) -> Deck:
     """Write the deck of the notebook at ``path`` into ``out`` with ``exporter``."""
     import nbformat
 
-    nb = nbformat.read(path, as_version=4)
+    nb = lecture_notebook(nbformat.read(path, as_version=4), path.stem)
     title = _title(nb) or path.stem
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     target = out / f"{path.stem}.slides.html"
@@ -337,7 +600,7 @@ kbd {{ border: 1px solid #ccc; border-radius: 3px; padding: 0 .3em; }}
 </ol>
 <p>Keys: <kbd>→</kbd>/<kbd>←</kbd> next and previous section, <kbd>↓</kbd>/<kbd>↑</kbd> its steps,
 <kbd>Space</kbd> everything in order, <kbd>Esc</kbd> overview, <kbd>S</kbd> speaker notes.
-Long slides scroll. The interactive dashboards need Jupyter: open the notebooks for them.</p>
+The dashboards are pictures here: for the live ones, <code>voila lecture/</code> or the notebooks.</p>
 <p>Built by <code>python -m mamllib.tools.slides</code>; everything loads from this folder, no network needed.</p>
 </body>
 </html>
