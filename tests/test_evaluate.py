@@ -1,6 +1,6 @@
 """Evaluation (``mamllib.evaluate``): the parameters and the query metric after each inner
-step against hand-written SGD, the paths against each other, and the 95% intervals against
-numpy."""
+step against hand-written SGD, the paths against each other, the 95% intervals against
+numpy, and the query batchings (transductive or not) against forward passes by hand."""
 
 from __future__ import annotations
 
@@ -15,12 +15,21 @@ from torch import nn
 
 from mamllib import MLP, SinusoidTasks, TaskBatch
 from mamllib.evaluate import (
+    NON_TRANSDUCTIVE,
+    TRANSDUCTIVE,
+    QueryBatching,
     accuracy,
     adaptation_curve,
     adaptation_path,
+    interleaved_by_class,
     mean_ci95,
+    predict_query,
+    query_batching_metrics,
+    summarize,
     summarize_curve,
 )
+from mamllib.maml import predict
+from mamllib.models import Conv4
 
 
 def float64_batch(num_tasks: int = 3, seed: int = 2) -> TaskBatch:
@@ -200,3 +209,131 @@ def test_accuracy_and_summary():
     assert summary["ci95"] == pytest.approx(
         [1.96 * 1.0 / math.sqrt(3), mean_ci95(curve)[1][1].item()]
     )
+
+
+# --------------------------------------------------------------- query batching (transduction)
+N_WAY, K_SHOT, K_QUERY = 3, 2, 4
+
+
+@pytest.fixture(scope="module")
+def conv_task():
+    """A small float64 Conv4 (batch norm on batch statistics) and one classification task,
+    query images class-major as the Omniglot sampler gives them."""
+    torch.manual_seed(0)
+    model = Conv4(N_WAY, hidden=8).double()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    xs = torch.randn(N_WAY * K_SHOT, 1, 28, 28, dtype=torch.float64)
+    xq = torch.randn(N_WAY * K_QUERY, 1, 28, 28, dtype=torch.float64)
+    ys = torch.arange(N_WAY).repeat_interleave(K_SHOT)
+    yq = torch.arange(N_WAY).repeat_interleave(K_QUERY)
+    return model, params, xs, ys, xq, yq
+
+
+def test_non_transductive_prediction_ignores_the_other_query_images(conv_task):
+    """Replace every query image but the first: its non-transductive prediction stays
+    the same, its transductive one (the paper's protocol) changes."""
+    model, params, xs, _, xq, yq = conv_task
+    other = xq.clone()
+    other[1:] = 3 * torch.randn_like(other[1:]) + 1
+    for batching, same in ((NON_TRANSDUCTIVE, True), (TRANSDUCTIVE, False)):
+        before, after = (predict_query(model, params, x, batching, y_query=yq, x_support=xs)[0]
+                         for x in (xq, other))  # fmt: skip
+        assert torch.allclose(before, after, rtol=1e-12, atol=1e-12) is same, batching
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 5])
+def test_non_transductive_equals_a_forward_pass_per_query_image(conv_task, chunk_size):
+    """The vmapped groups equal a slow loop: each query image through the network with the
+    support set, one forward pass each, its own output kept."""
+    model, params, xs, _, xq, yq = conv_task
+    fast = predict_query(model, params, xq, NON_TRANSDUCTIVE, x_support=xs, chunk_size=chunk_size)
+    slow = torch.stack([predict(model, params, torch.cat([xs, x[None]]))[-1] for x in xq])
+    torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)
+    alone = torch.stack([predict(model, params, x[None])[0] for x in xq])
+    assert not torch.allclose(fast, alone)  # the support set does take part in the statistics
+
+
+def test_groups_per_class_equal_forward_passes_by_hand(conv_task):
+    """q images of each class together: pass i holds images i·q .. i·q + q - 1 of every class."""
+    model, params, _, _, xq, yq = conv_task
+    for q in (1, 2):
+        got = predict_query(model, params, xq, QueryBatching(q * N_WAY), y_query=yq)
+        expected = torch.empty_like(got)
+        for i in range(K_QUERY // q):
+            index = [c * K_QUERY + j for c in range(N_WAY) for j in range(i * q, (i + 1) * q)]
+            expected[index] = predict(model, params, xq[index])
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(predict_query(model, params, xq, TRANSDUCTIVE),
+                               predict(model, params, xq))  # fmt: skip
+    one = predict_query(model, params, xq, QueryBatching(1))
+    torch.testing.assert_close(one, torch.cat([predict(model, params, x[None]) for x in xq]))
+
+
+def test_interleaved_by_class_takes_one_of_each_class_per_round():
+    assert interleaved_by_class(torch.tensor([0, 0, 1, 1, 2, 2])).tolist() == [0, 2, 4, 1, 3, 5]
+    assert interleaved_by_class(torch.tensor([2, 0, 2, 0, 0])).tolist() == [0, 1, 2, 3, 4]
+    assert interleaved_by_class(torch.tensor([1, 1, 1, 0])).tolist() == [0, 3, 1, 2]
+
+
+def test_without_batch_norm_every_batching_predicts_the_same():
+    torch.manual_seed(1)
+    model = MLP((1, 8, 1)).double()
+    params = dict(model.named_parameters())
+    b = float64_batch(1)
+    plain = predict(model, params, b.x_query[0])
+    for batching in (NON_TRANSDUCTIVE, QueryBatching(1), QueryBatching(7, with_support=True)):
+        got = predict_query(model, params, b.x_query[0], batching, x_support=b.x_support[0])
+        torch.testing.assert_close(got, plain, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "batching, kwargs, match",
+    [
+        (QueryBatching(5), {"y_query": torch.zeros(12, dtype=torch.long)}, "must divide the 12"),
+        (QueryBatching(3), {}, "pass y_query"),
+        (NON_TRANSDUCTIVE, {}, "needs x_support"),
+    ],
+)
+def test_predict_query_rejects_impossible_batchings(conv_task, batching, kwargs, match):
+    model, params, _, _, xq, _ = conv_task
+    with pytest.raises(ValueError, match=match):
+        predict_query(model, params, xq, batching, **kwargs)
+
+
+@pytest.mark.parametrize("path", ["vmap", "loop"])
+def test_query_batching_metrics_are_the_accuracy_of_the_adapted_network(conv_task, path):
+    """Per batching, the accuracy after the inner steps equals adapting with
+    ``adaptation_path`` and classifying by hand; ``adaptation_curve`` with the same batching
+    agrees at every step."""
+    model, params, xs, ys, xq, yq = conv_task
+    g = torch.Generator().manual_seed(3)
+    batch = TaskBatch(torch.stack([xs, xs.flip(0)]), torch.stack([ys, ys]),
+                      torch.stack([xq, torch.randn(xq.shape, generator=g, dtype=xq.dtype)]),
+                      torch.stack([yq, yq]))  # fmt: skip
+    batchings = {"all": TRANSDUCTIVE, "support + 1": NON_TRANSDUCTIVE, "one": QueryBatching(1)}
+    got = query_batching_metrics(model, params, batch, F.cross_entropy, inner_lr=0.5, steps=2,
+                                 batchings=batchings, metric_fn=accuracy, chunk_size=4)  # fmt: skip
+    for t in range(2):
+        xs_t, xq_t = batch.x_support[t], batch.x_query[t]
+        theta = adaptation_path(model, params, xs_t, ys, F.cross_entropy, inner_lr=0.5, steps=2)[-1]
+        expected = {
+            "all": predict(model, theta, xq_t),
+            "support + 1": torch.stack(
+                [predict(model, theta, torch.cat([xs_t, x[None]]))[-1] for x in xq_t]
+            ),  # fmt: skip
+            "one": torch.cat([predict(model, theta, x[None]) for x in xq_t]),
+        }
+        for label, logits in expected.items():
+            assert got[label][t].item() == accuracy(logits, yq).item(), label
+    for label in ("all", "support + 1"):
+        curve = adaptation_curve(model, params, batch, F.cross_entropy, inner_lr=0.5, steps=2,
+                                 metric_fn=accuracy, path=path, query_batching=batchings[label])  # fmt: skip
+        torch.testing.assert_close(curve[:, -1], got[label])
+
+
+def test_summarize_one_number_per_task():
+    values = torch.tensor([0.5, 1.0, 0.75])
+    summary = summarize(values)
+    assert summary["mean"] == pytest.approx(0.75) and summary["median"] == pytest.approx(0.75)
+    assert summary["ci95"] == pytest.approx(1.96 * 0.25 / math.sqrt(3))
+    assert summary["num_tasks"] == 3

@@ -1,10 +1,9 @@
 """Omniglot few-shot classification (the paper's Section 5.2): Table 1, reproduced.
 
-Every shipped MAML checkpoint, and the pre-training and training-from-scratch baselines,
-are evaluated on the same 600 test-character tasks per setting (15 query images per
-class); ``python -m mamllib.reproduce omniglot`` writes the numbers to
-``results/omniglot.json`` and the accuracy after each step to
-``figures/omniglot_accuracy_vs_steps.png``, and prints the paper's Table 1 beside ours.
+Every shipped network and the baselines on the same 600 test tasks per setting (15 query
+images per class), by the paper's transductive protocol and a non-transductive one
+(``mamllib.paper.query_batching``); ``python -m mamllib.reproduce omniglot`` writes
+``results/omniglot.json`` and the ``figures``, and prints the paper's Table 1 beside ours.
 """
 
 from __future__ import annotations
@@ -25,22 +24,21 @@ from mamllib.evaluate import summarize_curve
 from mamllib.experiments import OmniglotExperiment, load_learner, saved_config
 from mamllib.experiments.omniglot import OmniglotConfig, accuracy_curve, few_shot_head
 from mamllib.maml import MAML
+from mamllib.paper.query_batching import PROTOCOL, evaluate_protocols
 from mamllib.paths import CHECKPOINTS
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 from mamllib.viz.figures import figure_omniglot_curves
+from mamllib.viz.omniglot import figure_query_batching
 
 # Table 1 of Finn et al. (2017): second-order MAML, accuracy % ± 95% CI.
-PAPER_TABLE1 = {
-    (5, 1): (98.7, 0.4),
-    (5, 5): (99.9, 0.1),
-    (20, 1): (95.8, 0.3),
-    (20, 5): (98.9, 0.2),
-}
+PAPER_TABLE1 = {(5, 1): (98.7, 0.4), (5, 5): (99.9, 0.1),
+                (20, 1): (95.8, 0.3), (20, 5): (98.9, 0.2)}  # fmt: skip
 # First-order MAML as reported by Nichol, Achiam & Schulman (2018), Table 1.
 PAPER_FIRST_ORDER = {(5, 1): 98.3, (5, 5): 99.2, (20, 1): 89.4, (20, 5): 97.9}
 TEST_SEED = 2017
 FIRST_ORDER = "MAML (first-order)"
 REQUIRED = ("MAML", "pre-trained")
+LEARNERS = ("MAML", FIRST_ORDER, "pre-trained", "scratch")  # the columns of Table 1
 SHARED_PRETRAIN = "omniglot_5way1shot_pretrain.pt"  # the pre-trained network for every setting
 
 
@@ -121,9 +119,8 @@ def load_learners(
             on this device.
 
     Returns:
-        ``(learners, checkpoints)``: label -> learner, and label -> checkpoint dict (with
-        ``"iteration"``, ``"config"``, ``"history"``, ``"provenance"``, ``"wall_time_s"``)
-        for each loaded file, read once so that both describe the same weights.
+        ``(learners, checkpoints)``: label -> learner, and label -> checkpoint dict of each
+        loaded file (``"iteration"``, ``"config"``, ``"history"``, ``"provenance"``, ...).
 
     Raises:
         FileNotFoundError: a required checkpoint is missing (the message names it).
@@ -135,23 +132,15 @@ def load_learners(
             f"missing checkpoint(s) {missing}; train them with `python -m mamllib.train omniglot "
             "...` (see notebooks/02_omniglot.ipynb, Section 3)"
         )
-    learners, checkpoints = {}, {}
-    for label, file in paths.items():
-        if file.is_file():
-            learner, checkpoints[label] = load_learner(file, device, experiment="omniglot")
-            learner.config = replace(learner.config, path=path)
-            learners[label] = few_shot_head(learner, n_way) if label == "pre-trained" else learner
-    config = saved_config(OmniglotExperiment, checkpoints["MAML"], paths["MAML"])
-    learners["scratch"] = scratch_learner(replace(config, path=path), seed=0, device=device)
+    present = {label: file for label, file in paths.items() if file.is_file()}
+    learners, checkpoints, _ = setting_learners(present, device)
+    for learner in learners.values():
+        learner.config = replace(learner.config, path=path)
     return learners, checkpoints
 
 
-def meta_test_episodes(
-    config: OmniglotConfig,
-    num_tasks: int,
-    device: torch.device | str = "cpu",
-    seed: int = TEST_SEED,
-) -> TaskBatch:
+def meta_test_episodes(config: OmniglotConfig, num_tasks: int, device: torch.device | str = "cpu",
+                       seed: int = TEST_SEED) -> TaskBatch:  # fmt: skip
     """``num_tasks`` N-way K-shot episodes of the test characters, ``eval_query`` per class.
 
     The same ``seed`` gives the same tasks for every learner evaluated on them.
@@ -165,14 +154,8 @@ def meta_test_episodes(
     )
 
 
-def evaluate_learners(
-    learners: Mapping[str, MAML],
-    batch: TaskBatch,
-    steps: int,
-    inner_lr: float,
-    *,
-    progress: bool = False,
-) -> dict[str, dict[str, Any]]:
+def evaluate_learners(learners: Mapping[str, MAML], batch: TaskBatch, steps: int, inner_lr: float,
+                      *, progress: bool = False) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Query accuracy after 0..steps inner updates, mean ± 95% CI, for each learner.
 
     ``progress=True`` shows a bar per learner over the tasks.
@@ -202,33 +185,31 @@ def evaluate(
 
     Returns:
         ``results/omniglot.json``: ``"settings"``: setting -> its N, K, test-time steps,
-        α, ``"curves"`` (label -> ``summarize_curve`` of the query accuracy) and
-        ``"checkpoints"`` (label -> file, iterations done and planned, training time
-        and hardware); the number of test tasks and the hardware.
+        α, ``"curves"`` (label -> ``summarize_curve`` of the query accuracy, transductive),
+        ``"non_transductive"`` and ``"query_batching"`` (``evaluate_protocols``: the accuracy
+        after the steps, by other protocols) and ``"checkpoints"`` (label ->
+        file, iterations done and planned, training time and hardware); ``"protocol"``
+        (``PROTOCOL``: what each of them measures), the number of test tasks and the
+        hardware.
 
     Raises:
         ValueError: a setting without a shipped second-order MAML checkpoint.
     """
     shipped = evaluable_settings(settings)
     results: dict[str, Any] = {"num_tasks": num_tasks, "hardware": hardware(device),
-                               "torch": str(torch.__version__), "settings": {}}  # fmt: skip
+                               "torch": str(torch.__version__), "protocol": PROTOCOL,
+                               "settings": {}}  # fmt: skip
     for setting, paths in shipped.items():
-        loaded = {label: load_learner(path, device, experiment="omniglot")
-                  for label, path in paths.items()}  # fmt: skip
-        config = saved_config(OmniglotExperiment, loaded["MAML"][1], paths["MAML"])
-        learners = {label: learner for label, (learner, _) in loaded.items()}
-        if "pre-trained" in learners:
-            learners["pre-trained"] = few_shot_head(learners["pre-trained"], config.n_way)
-        learners["scratch"] = scratch_learner(config, device=device)
+        learners, checkpoints, config = setting_learners(paths, device)
         batch = meta_test_episodes(config, num_tasks, device)
+        steps, inner_lr = config.eval_inner_steps, config.inner_lr
         results["settings"][setting] = {
             "n_way": config.n_way,
             "k_shot": config.k_shot,
-            "steps": config.eval_inner_steps,
-            "inner_lr": config.inner_lr,
-            "curves": evaluate_learners(
-                learners, batch, config.eval_inner_steps, config.inner_lr, progress=progress
-            ),
+            "steps": steps,
+            "inner_lr": inner_lr,
+            "curves": evaluate_learners(learners, batch, steps, inner_lr, progress=progress),
+            **evaluate_protocols(learners, batch, config, progress=progress),
             "checkpoints": {
                 label: {
                     "file": paths[label].name,
@@ -237,10 +218,25 @@ def evaluate(
                     "wall_time_s": ckpt["wall_time_s"],
                     "trained_on": ckpt["provenance"]["hardware"],
                 }
-                for label, (_, ckpt) in loaded.items()
+                for label, ckpt in checkpoints.items()
             },
         }
     return results
+
+
+def setting_learners(
+    paths: Mapping[str, Path], device: str | torch.device = "cpu"
+) -> tuple[dict[str, MAML], dict[str, dict], OmniglotConfig]:
+    """One setting's shipped learners (``shipped_checkpoints()[setting]``) and the scratch
+    baseline, ready to adapt; their checkpoints; the second-order MAML network's config."""
+    loaded = {label: load_learner(path, device, experiment="omniglot")
+              for label, path in paths.items()}  # fmt: skip
+    config = saved_config(OmniglotExperiment, loaded["MAML"][1], paths["MAML"])
+    learners = {label: learner for label, (learner, _) in loaded.items()}
+    if "pre-trained" in learners:
+        learners["pre-trained"] = few_shot_head(learners["pre-trained"], config.n_way)
+    learners["scratch"] = scratch_learner(config, device=device)
+    return learners, {label: ckpt for label, (_, ckpt) in loaded.items()}, config
 
 
 def merge_results(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -277,13 +273,18 @@ def summary(results: Mapping[str, Any]) -> str:
         s, curves = r["steps"], r["curves"]
         on = r.get("evaluated_on", results["hardware"])
         lines.append(
-            f"{setting}, α = {r['inner_lr']}, {results['num_tasks']} test tasks, evaluated on {on}:"
+            f"{setting}, α = {r['inner_lr']}, {results['num_tasks']} test tasks, evaluated on {on}"
+            " (transductive, the paper's protocol; non-transductive: each query image with the"
+            " support set only):"
         )
         for label, c in curves.items():
             line = (
                 f"  {label:19s} 1 step {100 * c['mean'][1]:5.1f}%, "
                 f"{s} steps {100 * c['mean'][s]:5.1f} ± {100 * c['ci95'][s]:.1f}%"
             )
+            honest = r.get("non_transductive", {}).get(label)
+            if honest:
+                line += f" (non-transductive {_cell(honest)})"
             ckpt = r["checkpoints"].get(label)
             if ckpt:
                 line += (
@@ -297,8 +298,11 @@ def summary(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cell(summary: Mapping[str, Any], step: int) -> str:
-    return f"{100 * summary['mean'][step]:.1f} ± {100 * summary['ci95'][step]:.1f}"
+def _cell(summary: Mapping[str, Any], step: int | None = None) -> str:
+    """``summary``'s mean ± 95% CI in %, after ``step`` (a curve) or of one number (None)."""
+    mean, ci = (summary["mean"], summary["ci95"]) if step is None else (
+        summary["mean"][step], summary["ci95"][step])  # fmt: skip
+    return f"{100 * mean:.1f} ± {100 * ci:.1f}"
 
 
 def table_markdown(
@@ -332,7 +336,7 @@ def table_markdown(
         key = (r["n_way"], r["k_shot"])
         paper, paper_ci = PAPER_TABLE1[key]
         cells = []
-        for label in ("MAML", FIRST_ORDER, "pre-trained", "scratch"):
+        for label in LEARNERS:
             c = r["curves"].get(label)
             if c is None:
                 cells.append("—")
@@ -345,10 +349,14 @@ def table_markdown(
                 )
             cells.append(cell)
         lines.append(
-            f"| {setting}, {r['steps']} steps | {paper} ± {paper_ci} | {PAPER_FIRST_ORDER[key]} | "
-            + " | ".join(cells)
-            + " |"
+            f"| {setting}, {r['steps']} steps, transductive | {paper} ± {paper_ci} | "
+            f"{PAPER_FIRST_ORDER[key]} | " + " | ".join(cells) + " |"
         )
+        if "non_transductive" in r:
+            honest = [r["non_transductive"].get(label) for label in LEARNERS]
+            cells = [_cell(c) if c else "—" for c in honest]
+            lines.append(f"| {setting}, {r['steps']} steps, non-transductive | — | — | "
+                         + " | ".join(cells) + " |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -379,15 +387,13 @@ def _setting_table(
 
 
 def figures(results: Mapping[str, Any]) -> dict[str, Figure]:
-    """The accuracy after each test-time step, per setting, by the file name ``reproduce``
-    gives it.
-
-    Args:
-        results: ``evaluate``'s output (``results/omniglot.json``).
-
-    Returns:
-        ``{"omniglot_accuracy_vs_steps.png": figure}``, its ``dpi`` the one it is saved with.
+    """The figures of ``evaluate``'s output (``results/omniglot.json``) by the file name
+    ``reproduce`` gives them, each with the ``dpi`` it is saved with: the accuracy after each
+    test-time step per setting, and (when evaluated) against how the query images are batched.
     """
-    figure = figure_omniglot_curves(results)
-    figure.set_dpi(120)
-    return {"omniglot_accuracy_vs_steps.png": figure}
+    drawn = {"omniglot_accuracy_vs_steps.png": figure_omniglot_curves(results)}
+    if any("query_batching" in r for r in results["settings"].values()):
+        drawn["omniglot_query_batching.png"] = figure_query_batching(results)
+    for figure in drawn.values():
+        figure.set_dpi(120)
+    return drawn

@@ -6,17 +6,20 @@ N-way head) and a randomly initialised network to its support set with α and a 
 of steps, and step through the adaptation: the query images with their predicted labels
 and per-class probabilities after each step, and the query accuracy after 0..S steps.
 
-Its panels are drawn by ``mamllib.viz.images``.
+Its panels are drawn by ``mamllib.viz.images``. ``figure_query_batching``: the accuracy
+against how the query images pass through the network (batch norm makes it transductive).
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
@@ -30,7 +33,7 @@ from mamllib.maml import MAML
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 from mamllib.viz.dashboard import FIRST_ORDER, Dashboard, diverged_text, group, status_table
 from mamllib.viz.images import plot_accuracy_steps, plot_adaptation, plot_support
-from mamllib.viz.plots import plural
+from mamllib.viz.plots import color_for, plural
 
 REQUIRED = ("MAML", "pre-trained", "scratch")
 
@@ -309,3 +312,62 @@ class OmniglotDashboard(Dashboard):
             group("Adapt at test time", self.alpha, self.steps, W.HBox([self.step, self.play])),
             group("Checkpoint", self.order, self.order_note),
         ]
+
+
+def figure_query_batching(results: Mapping, axes=None) -> Figure:
+    """Query accuracy against how a task's query images pass through the network: a panel
+    per setting, a group of bars per way of batching them, a bar per learner (± 95% CI).
+
+    The same adapted network and the same query images in every group: only the images
+    each one is normalised with differ (batch norm on batch statistics).
+
+    Args:
+        results: ``results/omniglot.json`` (``paper.omniglot.evaluate``), or anything with
+            its ``"settings"``: setting -> ``"n_way"``, ``"steps"`` and ``"query_batching"``
+            (learner -> batching -> mean and ``ci95``), and ``"num_tasks"``.
+        axes: one axes per setting (default: a new figure).
+
+    Returns:
+        The figure.
+    """
+    settings = sorted(
+        ((name, r) for name, r in results["settings"].items() if "query_batching" in r),
+        key=lambda item: (item[1]["n_way"], item[1]["k_shot"]),
+    )
+    if not settings:
+        raise ValueError("no setting in results has query_batching numbers")
+    if axes is None:
+        _, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 4.6), squeeze=False)
+    axes = np.asarray(axes).reshape(-1)
+    for ax, (setting, r) in zip(axes, settings):
+        learners = list(r["query_batching"])
+        batchings = list(r["query_batching"][learners[0]])
+        width = 0.8 / len(learners)
+        for i, label in enumerate(learners):
+            means = [100 * r["query_batching"][label][b]["mean"] for b in batchings]
+            cis = [100 * r["query_batching"][label][b]["ci95"] for b in batchings]
+            x = np.arange(len(batchings)) + (i - (len(learners) - 1) / 2) * width
+            ax.bar(x, means, width, yerr=cis, label=label, color=color_for(label), capsize=2)
+            if label == "MAML":
+                for xi, mean, ci in zip(x, means, cis):
+                    ax.annotate(f"{mean:.1f}", (xi, mean + ci), xytext=(0, 2), fontsize=7,
+                                textcoords="offset points", ha="center", rotation=90)  # fmt: skip
+        for i, b in enumerate(batchings):  # the paper's protocol grey, the honest one green
+            if "paper" in b or "non-transductive" in b:
+                ax.axvspan(i - 0.45, i + 0.45, color="0.9" if "paper" in b else "#e3f4e3", zorder=0)
+        ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label="chance (1/N)")
+        ax.set_xticks(np.arange(len(batchings)), [textwrap.fill(b, 16, break_on_hyphens=False) for b in batchings],
+                      fontsize=8)  # fmt: skip
+        ax.set_ylim(0, 112)
+        ax.set_ylabel("query accuracy (%)")
+        ax.set_title(f"Omniglot {setting}, after {plural(r['steps'], 'step')}", fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig = axes[0].figure
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
+    fig.suptitle(
+        f"The same adapted networks on the same query images, {results['num_tasks']} test tasks:"
+        "\nonly the images each query image passes through batch norm with differ",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
