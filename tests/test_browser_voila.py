@@ -1,10 +1,12 @@
 """Lecture mode: the dashboards of ``lecture/`` under Voilà, in a real browser, offline.
 
 The lecturer's two commands, run from the repository root (where ``voila.json`` is
-read): ``voila lecture/01_sinusoid.ipynb`` serves one dashboard, ``voila lecture/``
-serves the folder. For each notebook: the dashboard renders, a slider moved with the
-keyboard (and the order toggle, where there is one) redraws the plot, and the page
-makes no request to any machine but this one.
+read): ``python -m mamllib.tools.lecture lecture/01_sinusoid.ipynb`` serves one
+dashboard, ``python -m mamllib.tools.lecture`` serves the folder, its home page listing
+the chapters by title. For each notebook, at a projector's 1280×720: the dashboard is on
+the first screen, the instructions below it; a slider moved with the keyboard (and the
+order toggle, where there is one) redraws the plot; and the page requests nothing from
+any machine but this one (not even what its Content-Security-Policy would refuse).
 """
 
 import json
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 
 import pytest
 from browser import (
+    is_local,
     PAGE_S,
     ROOT,
     KernelWatch,
@@ -34,7 +37,10 @@ from browser import (
     slider,
 )
 
+from mamllib.tools import lecture
+
 LECTURE = ROOT / "lecture"
+SCREEN = {"width": 1280, "height": 720}  # a projector
 DASHBOARDS = {
     "01_sinusoid.ipynb": "SinusoidDashboard",
     "02_omniglot.ipynb": "OmniglotDashboard",
@@ -68,7 +74,7 @@ def _voila(target: str, tmp) -> Iterator[tuple[str, Server]]:
     The readiness probe asks for a path that renders nothing (Voilà answers it 403): for a
     single notebook, ``/`` would render it, starting a second kernel beside the browser's."""
     port = free_port()
-    args = [sys.executable, "-m", "voila", target, "--no-browser", f"--port={port}",
+    args = [sys.executable, "-m", "mamllib.tools.lecture", target, "--no-browser", f"--port={port}",
             "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"]  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     with running_server(args, env=jupyter_env(tmp), cwd=ROOT, log=tmp / "voila.log",
@@ -118,12 +124,12 @@ def _open(page, url: str, kernel: KernelWatch, name: str):
 
 
 def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: str,
-           moves: list[tuple[str, str]], toggle: bool, height: int = 1000) -> None:  # fmt: skip
+           moves: list[tuple[str, str]], toggle: bool) -> None:  # fmt: skip
     """Open ``base + path``, wait for the dashboard and for its kernel to settle, press
     each ``(slider label, key)`` of ``moves`` in turn (then switch the order), check that
     the plot follows each change and that nothing was fetched from elsewhere; screenshot.
     On a failure: a screenshot ``voila_<name>_failed.png`` and the server's log."""
-    page = browser.new_page(viewport={"width": 1400, "height": height})
+    page = browser.new_page(viewport=SCREEN)
     started = time.monotonic()
     try:
         guard, kernel = OfflineGuard(page), KernelWatch(page, base)
@@ -140,6 +146,15 @@ def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: 
         assert plot(board).get_attribute("src") == src, (
             "the dashboard redrew by itself once shown (did a slider send back its value?)"
         )
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=artifacts_dir() / f"voila_{name}_first_screen.png")
+        top = board.bounding_box()
+        assert top["y"] < SCREEN["height"] / 3 and top["height"] > SCREEN["height"] / 3, (
+            f"the dashboard is not on the first screen at 1280×720: {top}"
+        )
+        howto = page.get_by_text("Try with the class").first.bounding_box()
+        assert howto["y"] > top["y"] + top["height"] - 1, "the instructions are above the dashboard"
+        board.screenshot(path=artifacts_dir() / f"dashboard_{name}.png")
 
         for control, key in moves:
             moved = slider(board, control)
@@ -155,8 +170,9 @@ def _drive(browser, server: Server, base: str, path: str, name: str, *, marker: 
             kernel.wait_quiet()
             assert "mod-active" in first_order.get_attribute("class")
 
-        page.screenshot(path=artifacts_dir() / f"voila_{name}.png")
-        assert not guard.sent_elsewhere, f"requests to other machines: {guard.sent_elsewhere}"
+        page.screenshot(path=artifacts_dir() / f"voila_{name}.png", full_page=True)
+        elsewhere = [url for url in guard.requests if not is_local(url)]
+        assert not elsewhere, f"requests for other machines (CSP-refused or not): {elsewhere}"
     except Exception:
         page.screenshot(path=artifacts_dir() / f"voila_{name}_failed.png")
         print(f"{name}: failed after {time.monotonic() - started:.0f} s; server log:")
@@ -176,17 +192,29 @@ def test_sinusoid_dashboard_from_one_file(browser, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_folder_lists_the_lecture_notebooks(browser, folder):
+def test_home_page_lists_the_chapters_by_title(browser, folder):
     base, _ = folder
-    page = browser.new_page()
+    page = browser.new_page(viewport=SCREEN)
     try:
         guard = OfflineGuard(page)
         page.goto(f"{base}/", timeout=PAGE_S * 1000)
-        for notebook in sorted(LECTURE.glob("*.ipynb")):
-            page.get_by_text(notebook.name).first.wait_for(timeout=30_000)
-        assert not guard.sent_elsewhere, guard.sent_elsewhere
+        links = page.locator("ul.voila-notebooks a")
+        links.first.wait_for(timeout=30_000)
+        shown = {a.get_attribute("href"): a.inner_text().strip() for a in links.all()}
+        assert shown == {f"/voila/render/{name}": title for name, title in lecture.titles().items()}
+        assert len(set(shown.values())) == len(DASHBOARDS) and not any(
+            text.endswith(".ipynb") for text in shown.values()
+        ), shown
+        elsewhere = [url for url in guard.requests if not is_local(url)]
+        assert not elsewhere, f"requests for other machines (CSP-refused or not): {elsewhere}"
     finally:
         page.close()
+
+
+def test_chapter_titles_come_from_the_notebooks_headings():
+    found = lecture.titles()
+    assert sorted(found) == sorted(DASHBOARDS)
+    assert all(title.split(" · ")[0] == name[1] for name, title in found.items()), found
 
 
 @pytest.mark.browser
@@ -204,4 +232,4 @@ def test_navigation_dashboard(browser, folder):
     base, server = folder
     _drive(browser, server, base, "/voila/render/03_rl_navigation.ipynb", "03_rl_navigation",
            marker="adaptation", moves=[("α step 1", "ArrowRight"), ("steps", "ArrowLeft"), ("goal x", "ArrowRight")],
-           toggle=False, height=1350)  # fmt: skip
+           toggle=False)  # fmt: skip
