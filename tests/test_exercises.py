@@ -117,7 +117,11 @@ def forward_difference(f, theta, eps=1e-3):
 
 def misread(loss_s, loss_q, theta, alpha):  # the misconception: the identity dropped
     adapted = theta - alpha * torch.func.grad(loss_s)(theta)
-    return -alpha * torch.func.hessian(loss_s)(theta) @ torch.func.grad(loss_q)(adapted)
+    return (
+        -alpha
+        * torch.func.jacrev(torch.func.grad(loss_s))(theta)
+        @ torch.func.grad(loss_q)(adapted)
+    )
 
 
 def first_order_only(loss_s, loss_q, theta, alpha):
