@@ -268,6 +268,17 @@ def test_a_failing_or_missing_answer_is_a_cross_not_a_traceback(capsys, name, an
     assert line.startswith("✗ ") and message in line, line
 
 
+def test_compare_matches_dicts_by_key_and_names_a_wrong_shape():
+    reference = {"w": torch.ones(2, 3), "b": torch.zeros(2)}
+    exercises.compare({"b": torch.zeros(2), "w": torch.ones(2, 3)}, reference, "θ'")  # any order
+    with pytest.raises(exercises.Wrong, match=r"θ'\['w'\] has shape \(3, 2\), expected \(2, 3\)"):
+        exercises.compare({"w": torch.ones(3, 2), "b": torch.zeros(2)}, reference, "θ'")
+    with pytest.raises(exercises.Wrong, match=r"should be a dict with keys \['b', 'w'\]"):
+        exercises.compare({"w": torch.ones(2, 3)}, reference, "θ'")
+    with pytest.raises(exercises.Wrong, match="relative error 1"):
+        exercises.compare({"w": torch.zeros(2, 3), "b": torch.zeros(2)}, reference, "θ'")
+
+
 def test_an_unknown_exercise_is_named(capsys):
     line = _graded(capsys, "inner_stp", len)
     assert line.startswith("✗ inner_stp: no such exercise") and "inner_step" in line

@@ -111,22 +111,36 @@ def uniform(low: float, high: float, generator: torch.Generator) -> float:
 
 
 def _as_tensor(value: Any, what: str) -> torch.Tensor:
-    if isinstance(value, Mapping):
-        return torch.cat([torch.as_tensor(v).reshape(-1) for v in value.values()])
     try:
-        return torch.as_tensor(value).detach()
+        return torch.as_tensor(value).detach().double()
     except (TypeError, ValueError, RuntimeError):
         raise Wrong(f"{what} should be a tensor or a number, got {type(value).__name__}") from None
 
 
+def _pairs(mine: Any, reference: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both answers as two flat vectors, entry by entry; ``Wrong`` if their shapes differ."""
+    if isinstance(reference, Mapping):
+        if not isinstance(mine, Mapping) or set(mine) != set(reference):
+            got = sorted(mine) if isinstance(mine, Mapping) else type(mine).__name__
+            raise Wrong(f"{what} should be a dict with keys {sorted(reference)}, got {got}")
+        pairs = [(f"{what}[{k!r}]", mine[k], reference[k]) for k in reference]
+    else:
+        pairs = [(what, mine, reference)]
+    flat_mine, flat_reference = [], []
+    for label, a, b in pairs:
+        a, b = _as_tensor(a, label), _as_tensor(b, "mamllib's answer")
+        if a.shape != b.shape:
+            raise Wrong(f"{label} has shape {tuple(a.shape)}, expected {tuple(b.shape)}")
+        flat_mine.append(a.reshape(-1))
+        flat_reference.append(b.reshape(-1))
+    return torch.cat(flat_mine), torch.cat(flat_reference)
+
+
 def is_close(mine: Any, reference: Any, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
-    """Whether two tensors (or dicts of them) agree: |mine − ref| ≤ atol + rtol·|ref| overall."""
-    if isinstance(reference, Mapping) and (
-        not isinstance(mine, Mapping) or list(mine) != list(reference)
-    ):
-        return False
-    a, b = _as_tensor(mine, "the answer").double(), _as_tensor(reference, "mamllib").double()
-    if a.shape != b.shape:
+    """Whether two tensors (or dicts of them) agree: ‖mine − ref‖ ≤ atol·√n + rtol·‖ref‖."""
+    try:
+        a, b = _pairs(mine, reference, "the answer")
+    except Wrong:
         return False
     return bool((a - b).norm() <= atol * max(1, b.numel()) ** 0.5 + rtol * b.norm())
 
@@ -140,25 +154,19 @@ def compare(
     rtol: float = 1e-4,
     atol: float = 1e-6,
 ) -> None:
-    """Raise ``Wrong`` unless ``mine`` matches ``reference``.
+    """Raise ``Wrong`` unless ``mine`` matches ``reference`` (tensors, numbers or dicts of them).
 
     Args:
         what: names the answer in the hint (``"θ'"``).
         known: hint -> a plausible wrong answer; matching one gives that hint.
     """
+    a, b = _pairs(mine, reference, what)
     if is_close(mine, reference, rtol, atol):
         return
-    if isinstance(reference, Mapping):
-        if not isinstance(mine, Mapping) or list(mine) != list(reference):
-            got = list(mine) if isinstance(mine, Mapping) else type(mine).__name__
-            raise Wrong(f"{what} should be a dict with keys {list(reference)}, got {got}")
-    a, b = _as_tensor(mine, what), _as_tensor(reference, "mamllib")
-    if a.shape != b.shape:
-        raise Wrong(f"{what} has shape {tuple(a.shape)}, expected {tuple(b.shape)}")
     for hint, wrong in known.items():
         if is_close(mine, wrong, rtol, atol):
             raise Wrong(hint)
-    error = ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-12)).item()
+    error = ((a - b).norm() / b.norm().clamp_min(1e-12)).item()
     raise Wrong(f"{what}: not what mamllib gives (relative error {error:.2g})")
 
 

@@ -141,17 +141,11 @@ def predict_saved_bytes(answer, generator: torch.Generator) -> str:
         cases.append(((one, two, k), one + (k - 1) * (two - one)))
     for (one, two, k), measured in cases:
         mine = call(answer, one, two, k)
-        known = {
-            "only A + G grows with each step: the query's Q is saved once, whatever k": [
-                one * k,
-                two * k / 2,
-            ]  # fmt: skip
-        }
-        for hint, wrong in known.items():
-            if any(abs(float(mine) - w) < 0.5 for w in wrong) and abs(measured - float(mine)) > 0.5:
-                raise Wrong(hint)
+        everything_grows = (
+            "only A + G grows with each step: the query's Q is saved once, whatever k"
+        )
         compare(mine, measured, f"your prediction for k = {k} (from {one:,} and {two:,} bytes)",
-                rtol=0, atol=0.5)  # fmt: skip
+                known={everything_grows: one * k}, rtol=0, atol=0.5)  # fmt: skip
     return (
         f"predicts cost.saved_memory for {steps} steps ({tasks} tasks, measured) "
         f"and {PROBLEMS} made-up pairs"
