@@ -131,7 +131,7 @@ def test_rule_on_a_made_up_notebook():
     stub_1, stub_2, stub_3 = copy.cells[4], copy.cells[6], copy.cells[8]
     assert stub_1.source == (
         "# Run the cells above first.\n"
-        "# Exercise 1: Add (the task is in the cell above).\n"
+        "# Exercise 1: Add (the task is in the text above).\n"
         "# Replace each `...` with your code or answer; the last lines grade it "
         "(✓ or ✗ and a hint).\n"
         "from mamllib import exercises\n\n\n"

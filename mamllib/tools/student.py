@@ -113,7 +113,7 @@ def stub_source(source: str, number: str, title: str | None) -> str:
     """The code of the stub that replaces a solution cell (see the module docstring)."""
     definitions, answers, grades = stub_parts(source)
     heading = f"# Exercise {number}" + (f": {title}" if title else "")
-    lines = ["# Run the cells above first.", heading + " (the task is in the cell above)."]
+    lines = ["# Run the cells above first.", heading + " (the task is in the text above)."]
     if not grades:
         lines.append("# No automatic check here: write and run what the exercise asks for.")
         return "\n".join(lines)
