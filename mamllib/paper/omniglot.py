@@ -24,7 +24,7 @@ from mamllib.evaluate import summarize_curve
 from mamllib.experiments import OmniglotExperiment, load_learner, saved_config
 from mamllib.experiments.omniglot import OmniglotConfig, accuracy_curve, few_shot_head
 from mamllib.maml import MAML
-from mamllib.paper.query_batching import PROTOCOL, evaluate_protocols
+from mamllib.paper.query_batching import PROTOCOL, describe, evaluate_protocols
 from mamllib.paths import CHECKPOINTS
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 from mamllib.viz.figures import figure_omniglot_curves
@@ -284,7 +284,7 @@ def summary(results: Mapping[str, Any]) -> str:
             )
             honest = r.get("non_transductive", {}).get(label)
             if honest:
-                line += f" (non-transductive {_cell(honest)})"
+                line += f" (non-transductive {describe(honest)})"
             ckpt = r["checkpoints"].get(label)
             if ckpt:
                 line += (
@@ -298,11 +298,8 @@ def summary(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cell(summary: Mapping[str, Any], step: int | None = None) -> str:
-    """``summary``'s mean ± 95% CI in %, after ``step`` (a curve) or of one number (None)."""
-    mean, ci = (summary["mean"], summary["ci95"]) if step is None else (
-        summary["mean"][step], summary["ci95"][step])  # fmt: skip
-    return f"{100 * mean:.1f} ± {100 * ci:.1f}"
+def _cell(summary: Mapping[str, Any], step: int) -> str:
+    return f"{100 * summary['mean'][step]:.1f} ± {100 * summary['ci95'][step]:.1f}"
 
 
 def table_markdown(
@@ -354,7 +351,7 @@ def table_markdown(
         )
         if "non_transductive" in r:
             honest = [r["non_transductive"].get(label) for label in LEARNERS]
-            cells = [_cell(c) if c else "—" for c in honest]
+            cells = [describe(c) if c else "—" for c in honest]
             lines.append(f"| {setting}, {r['steps']} steps, non-transductive | — | — | "
                          + " | ".join(cells) + " |")  # fmt: skip
     return "\n".join(lines)
@@ -367,7 +364,8 @@ def _setting_table(
     tasks = next(iter(curves.values()))["num_tasks"]
     header = " | ".join(f"{s} step{'' if s == 1 else 's'}" for s in steps)
     rows = [
-        f"| {n_way}-way {k_shot}-shot, {tasks} test tasks: accuracy % ± 95% CI | {header} |",
+        f"| {n_way}-way {k_shot}-shot, {tasks} test tasks: accuracy % ± 95% CI, transductive "
+        f"| {header} |",
         "|---|" + "---:|" * len(steps),
     ]
     rows += [

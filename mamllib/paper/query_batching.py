@@ -116,3 +116,10 @@ def evaluate_protocols(
         "non_transductive": {label: b[NON_TRANSDUCTIVE_LABEL] for label, b in by_batching.items()},
         "query_batching": by_batching,
     }
+
+
+def describe(summary: Mapping[str, Any]) -> str:
+    """A ``summarize`` of accuracies as "mean ± 95% CI" in %, with the query images it
+    counted (its ``"counted"``) when not all of them."""
+    text = f"{100 * summary['mean']:.1f} ± {100 * summary['ci95']:.1f}"
+    return f"{text} ({summary['counted']})" if "counted" in summary else text
