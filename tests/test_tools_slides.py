@@ -326,7 +326,7 @@ def _show(browser, deck, screenshot):
             seen["network"].append(request_route.request.url)
             request_route.abort()
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
         context.route("**/*", route)
         page = context.new_page()
@@ -375,7 +375,7 @@ def test_decks_show_offline_in_chromium(built):
         assert seen["math"] > 0 or "$" not in markdown, f"{name}: no formula typeset"
         box = seen["box"]
         assert seen["loaded"] and box["width"] > 200 and box["height"] > 100, seen
-        assert 0 <= box["y"] < 800 and box["x"] >= 0, f"{name}: the figure is off screen: {box}"
+        assert 0 <= box["y"] < 720 and box["x"] >= 0, f"{name}: the figure is off screen: {box}"
 
 
 # Every slide, all its fragments shown: what sticks out of the slide, and any widget's text.

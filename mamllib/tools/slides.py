@@ -22,11 +22,12 @@ A deck is the lecture, not the notebook: ``lecture_notebook`` rewrites a copy of
 notebook before export, so that the notebook stays the one source. The rules:
 
 - a code cell shows its code only when tagged ``slide-code`` (the code is the point);
-  every other input is hidden. Its figures stay, each on a slide of its own; its printed
-  text, tables and logs go to the speaker notes. A dashboard (a widget output) is replaced
+  every other input is hidden. Its figures and rendered tables of results stay, each on a
+  slide of its own; what it prints (text, logs, progress bars) goes to the speaker notes. A dashboard (a widget output) is replaced
   by the screenshot of it in ``figures/screenshots/dashboard_<notebook>.png``, never by
   the widget's text.
-- markdown keeps headings, lists, tables, formulas and short paragraphs; a long
+- a markdown cell tagged ``takeaway`` or ``slide-text`` is shown whole. Other markdown
+  keeps headings, lists, tables, formulas and short paragraphs; a long
   paragraph is spoken, not shown: it goes to the notes, its bold title (``**The split.**``)
   stays as the slide's heading. A long list item is cut at its first sentence on the
   slide (whole in the notes). ``#`` and ``##`` headings start slides.
@@ -289,6 +290,7 @@ def exporter_options(vendor: str = "vendor") -> dict[str, object]:
 # ----------------------------------------------------------------------------- the lecture
 
 SLIDE_CODE = "slide-code"  # a code cell whose code is the point: its input is shown
+SHOWN_WHOLE = {"slide-text", "takeaway"}  # markdown cells whose every word is for the slide
 SCREENSHOTS = ROOT / "figures" / "screenshots"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 WORDS_SHOWN = 30  # a longer paragraph is said, not shown: it goes to the notes
@@ -438,6 +440,9 @@ class _Deck:
 
 def _markdown(deck: _Deck, cell, kind: str, exercises: bool) -> bool:
     """Add one markdown cell's slides and notes; return whether the Exercises section is open."""
+    if SHOWN_WHOLE & set(cell.metadata.get("tags", [])):
+        deck.show(_cell(cell.source, kind), kind)
+        return exercises
     for block in _blocks(cell.source):
         what = _kind(block)
         if what in ("h1", "h2"):
@@ -487,6 +492,8 @@ def _code(deck: _Deck, cell, kind: str, screenshot: str | None) -> None:
                                 "data": {"image/png": screenshot}})  # fmt: skip
         elif "image/png" in data:
             figures.append({**output, "data": {"image/png": data["image/png"]}})
+        elif data.get("text/markdown", "").lstrip().startswith("|"):  # a table of results
+            figures.append({**output, "data": {"text/markdown": data["text/markdown"]}})
         else:
             notes.append(_text_of(output))
     if shown:
