@@ -267,6 +267,26 @@ def test_lecture_rules_on_a_small_notebook():
     assert "solution" not in text + notes
 
 
+def test_a_long_list_goes_on_under_its_heading_and_long_items_are_cut():
+    v4 = nbformat.v4
+    point = "A point that takes a whole line to make, and then a few more words to say"
+    item = f"- {point}; " + "and more words " * 8
+    nb = v4.new_notebook()
+    nb.cells = [v4.new_markdown_cell("## Summary\n\n" + "\n".join([item] * 8))]
+    nb.cells[0].metadata["slideshow"] = {"slide_type": "slide"}
+    lecture = slides.lecture_notebook(nb, "no-such-chapter")
+    shown = [c for c in lecture.cells if c.metadata.slideshow.slide_type != "notes"]
+    assert [c.source for c in shown if c.source.startswith("#")] == [
+        "## Summary",
+        "### Summary (continued)",
+    ]
+    lists = [c.source for c in shown if c.source.startswith("-")]
+    assert len(lists) == 2 and sum(len(x.splitlines()) for x in lists) == 8
+    assert all(line == f"- {point} …" for x in lists for line in x.splitlines())
+    notes = [c.source for c in lecture.cells if c.metadata.slideshow.slide_type == "notes"]
+    assert len(notes) == 1 and notes[0].split() == (item * 8).split()  # the whole list
+
+
 def test_index_links_every_deck(built):
     out, decks = built
     index = (out / "index.html").read_text(encoding="utf-8")

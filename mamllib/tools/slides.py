@@ -406,7 +406,7 @@ class _Deck:
     """The cells of the lecture, built in order; knows what the current slide shows."""
 
     def __init__(self):
-        self.cells, self.pending = [], None
+        self.cells, self.pending, self.heading = [], None, ""
         self.words, self.figures = 0, 0  # on the current slide
 
     def show(self, cell, kind: str, *, figure: bool = False) -> None:
@@ -421,6 +421,8 @@ class _Deck:
             self.words, self.figures = 0, 0
         cell.metadata["slideshow"] = {"slide_type": kind}
         self.cells.append(cell)
+        if cell.cell_type == "markdown" and cell.source.startswith("#"):
+            self.heading = cell.source.lstrip("#").strip().removesuffix(" (continued)")
         if figure:
             self.figures += 1
         elif cell.cell_type == "markdown" and not cell.source.startswith("#"):
@@ -461,7 +463,9 @@ def _markdown(deck: _Deck, cell, kind: str, exercises: bool) -> bool:
         elif what == "list":
             pieces = _short_lists(block)
             for i, piece in enumerate(pieces):
-                deck.show(_cell(piece, "subslide" if i else kind), "subslide" if i else kind)
+                if i:  # the list goes on, on a slide of its own
+                    deck.show(_cell(f"### {deck.heading} (continued)", "subslide"), "subslide")
+                deck.show(_cell(piece, "-" if i else kind), "-" if i else kind)
             if pieces != [block]:
                 deck.note(block)
         elif what == "keep" or len(block.split()) <= WORDS_SHOWN:
