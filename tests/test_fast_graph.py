@@ -70,7 +70,7 @@ def test_the_graph_is_the_default_on_cuda_only_and_only_where_it_can_run():
         use_graph(True, cpu)
     assert graph_blockers(path="vmap", learn_inner_lr=False) == []
     assert graph_blockers(path="loop", learn_inner_lr=False) == []
-    assert len(graph_blockers(path="hybrid", learn_inner_lr=True, world_size=2)) == 3
+    assert len(graph_blockers(path="hybrid", learn_inner_lr=True, distributed=True)) == 3
 
 
 def test_cuda_graph_forced_on_the_cpu_is_one_error_line_before_any_data(capsys, tmp_path):
@@ -325,9 +325,9 @@ def _assert_close_params(a, b, rtol=1e-4, atol=1e-5):
 
 @pytest.mark.cuda
 @CUDA
-@pytest.mark.parametrize("graph", [False, True])
-def test_cuda_meta_iteration_never_synchronises(random_omniglot, graph):
-    experiment = OmniglotExperiment(small(device="cuda"))
+@pytest.mark.parametrize("method, graph", [("maml", False), ("maml", True), ("pretrain", True)])
+def test_cuda_meta_iteration_never_synchronises(random_omniglot, method, graph):
+    experiment = OmniglotExperiment(small(device="cuda", method=method))
     experiment.use_cuda_graph(graph)
     for _ in range(5):  # warm-up and capture
         experiment.train_step()

@@ -205,9 +205,9 @@ class OmniglotExperiment(Experiment):
         """Capture the meta-step in a CUDA graph (``True``), run it eagerly (``False``), or
         (``None``) capture it on CUDA unless something in the config prevents it
         (``mamllib.fast.graph.graph_blockers``)."""
-        c, world_size = self.config, distributed.context().world_size
+        c, torchrun = self.config, distributed.context().enabled
         path = resolve_path(c.path, self.learner.model, self.device)
-        blockers = graph_blockers(path=path, learn_inner_lr=c.learn_inner_lr, world_size=world_size)
+        blockers = graph_blockers(path=path, learn_inner_lr=c.learn_inner_lr, distributed=torchrun)
         self.step = MetaStep(self.optimizer, graph=use_graph(requested, self.device, blockers))
 
     def train_step(self) -> Tensor | float:
@@ -246,7 +246,7 @@ class OmniglotExperiment(Experiment):
         cls = torch.randint(n, (size,), generator=self.generator, device=self.device)
         drawing = torch.randint(20, (size,), generator=self.generator, device=self.device)
         rotation = torch.randint(ROTATIONS, (size,), generator=self.generator, device=self.device)
-        x = self.images[self.splits["train"].to(self.device)[cls], drawing]
+        x = self.images[self.train_tasks.class_ids[cls], drawing]  # ids on the device already
         rotated = torch.stack([torch.rot90(x, k, dims=(-2, -1)) for k in range(ROTATIONS)])
         x = rotated[rotation, torch.arange(size, device=self.device)]
         return x, ROTATIONS * cls + rotation

@@ -39,14 +39,14 @@ WARMUP = 3  # eager steps on a side stream before the capture (the docs' example
 T = TypeVar("T")
 
 
-def graph_blockers(*, path: str, learn_inner_lr: bool, world_size: int = 1) -> list[str]:
+def graph_blockers(*, path: str, learn_inner_lr: bool, distributed: bool = False) -> list[str]:
     """Why a meta-step cannot be captured: one reason per line (empty: it can)."""
     reasons = []
     if learn_inner_lr:
         reasons.append("Meta-SGD (--learn-inner-lr) checks α on the host every step")
     if path == "hybrid":
         reasons.append("the 'hybrid' path (--path hybrid) runs the tasks on CPU threads")
-    if world_size > 1:
+    if distributed:
         reasons.append("under torchrun every step averages the gradients by message")
     return reasons
 
@@ -109,10 +109,10 @@ def refill(buffers: tuple[Tensor, ...] | None, *values: Tensor) -> tuple[Tensor,
     return buffers
 
 
-def on_side_stream(fn: Callable[[], T]) -> T:
-    """``fn()`` on a fresh CUDA stream that first waits for the current one, which then waits
-    for it (the docs' warm-up pattern)."""
-    side, current = torch.cuda.Stream(), torch.cuda.current_stream()
+def on_side_stream(fn: Callable[[], T], side: torch.cuda.Stream) -> T:
+    """``fn()`` on the CUDA stream ``side``, which first waits for the current stream, which
+    then waits for it (the docs' warm-up pattern)."""
+    current = torch.cuda.current_stream()
     side.wait_stream(current)
     with torch.cuda.stream(side):
         out = fn()
@@ -120,16 +120,20 @@ def on_side_stream(fn: Callable[[], T]) -> T:
     return out
 
 
-def capture(fn: Callable[[], T], *, warmup: int = 0) -> tuple[torch.cuda.CUDAGraph, T]:
-    """``fn`` captured in a CUDA graph after ``warmup`` eager calls on a side stream.
+def capture(fn: Callable[[], T], *, warmup: int = 0,
+            stream: torch.cuda.Stream | None = None) -> tuple[torch.cuda.CUDAGraph, T]:  # fmt: skip
+    """``fn`` captured in a CUDA graph after ``warmup`` eager calls, on one side stream.
 
     The capture records ``fn``'s kernels without running them: ``graph.replay()`` runs them, and
-    writes into the tensors returned (static outputs, overwritten by every replay).
+    writes into the tensors returned (static outputs, overwritten by every replay). Warm-up and
+    capture share the stream, so that what a library creates per stream (cuBLAS workspaces,
+    handles) exists before the capture.
     """
+    stream = stream or torch.cuda.Stream()
     if warmup:
-        on_side_stream(lambda: [fn() for _ in range(warmup)])
+        on_side_stream(lambda: [fn() for _ in range(warmup)], stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    with torch.cuda.graph(graph, stream=stream):
         out = fn()
     return graph, out
 
@@ -156,6 +160,7 @@ class MetaStep:
         checkpoint), the graph would update tensors that are no longer Adam's."""
         self._graph: torch.cuda.CUDAGraph | None = None
         self._loss: Tensor | None = None
+        self._stream: torch.cuda.Stream | None = None  # warm-up and capture
         self.eager_steps = self.replays = 0
         prepare_adam(self.optimizer, capturable=self.graph)
 
@@ -167,12 +172,13 @@ class MetaStep:
         """One meta-update; ``loss()`` must read only fixed buffers when ``graph`` is on."""
         if not self.graph:
             return self._eager(loss)
+        self._stream = self._stream or torch.cuda.Stream()
         if self._graph is None and self.eager_steps < self.warmup:
             self.eager_steps += 1
-            return on_side_stream(lambda: self._eager(loss))
+            return on_side_stream(lambda: self._eager(loss), self._stream)
         if self._graph is None:
             self.optimizer.zero_grad(set_to_none=True)
-            self._graph, self._loss = capture(lambda: self._update(loss))
+            self._graph, self._loss = capture(lambda: self._update(loss), stream=self._stream)
         self._graph.replay()
         self.replays += 1
         return self._loss.clone()  # the next replay overwrites the static output

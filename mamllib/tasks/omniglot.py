@@ -220,12 +220,16 @@ class OmniglotTasks:
         if self.rotate:
             source = self._turns[rotations][:, :, None, None, :].expand(*x.shape[:-2], -1)
             x = x.flatten(-2).gather(-1, source).view(x.shape)
-        labels = torch.arange(n_way, device=device).expand(num_tasks, n_way)
         size = x.shape[-3:]
+
+        def labels(per_class: int) -> Tensor:  # [T, N·per_class]: 0,..,0, 1,..,1, ...
+            n = torch.arange(n_way, device=device)
+            return n.view(1, n_way, 1).expand(num_tasks, n_way, per_class).reshape(num_tasks, -1)
+
         return TaskBatch(
             x[:, :, :k_shot].reshape(num_tasks, n_way * k_shot, *size),
-            labels.repeat_interleave(k_shot, dim=1),
+            labels(k_shot),
             x[:, :, k_shot:].reshape(num_tasks, n_way * k_query, *size),
-            labels.repeat_interleave(k_query, dim=1),
+            labels(k_query),
             {"classes": classes, "rotations": rotations, "drawings": drawings},
         )
