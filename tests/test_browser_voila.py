@@ -18,7 +18,6 @@ from contextlib import contextmanager
 
 import pytest
 from browser import (
-    is_local,
     PAGE_S,
     ROOT,
     KernelWatch,
@@ -28,6 +27,7 @@ from browser import (
     chromium,
     dashboard,
     free_port,
+    is_local,
     jupyter_env,
     nudge,
     plot,
@@ -65,6 +65,18 @@ def test_lecture_notebooks_are_committed_clean():
         assert all(c["outputs"] == [] and c["execution_count"] is None for c in code), name
         assert all(cell["metadata"] == {} for cell in notebook["cells"]), name
         assert sum(dashboard_class in "".join(c["source"]) for c in code) == 1, name
+
+
+def test_lecture_notebooks_put_the_dashboard_first_and_link_each_other():
+    """Title, a contents line linking the other dashboards, the dashboard, then the text."""
+    for name in DASHBOARDS:
+        cells = json.loads((LECTURE / name).read_text())["cells"]
+        title, contents, board, *text = ("".join(c["source"]) for c in cells)
+        assert title.startswith("# ") and "\n" not in title, name
+        links = set(re.findall(r"\]\(([^)]+)\)", contents))
+        assert links == set(DASHBOARDS) - {name}, (name, links)
+        assert cells[2]["cell_type"] == "code" and "dashboard.show()" in board, name
+        assert "Try with the class" in "".join(text), name
 
 
 @contextmanager
