@@ -73,9 +73,14 @@ def test_the_graph_is_the_default_on_cuda_only_and_only_where_it_can_run():
     assert len(graph_blockers(path="hybrid", learn_inner_lr=True, distributed=True)) == 3
 
 
-def test_cuda_graph_forced_on_the_cpu_is_one_error_line_before_any_data(capsys, tmp_path):
+def test_cuda_graph_forced_on_the_cpu_is_one_error_line_before_any_data(
+    capsys, tmp_path, monkeypatch
+):
     missing = tmp_path / "no_data"
     missing.mkdir()
+    monkeypatch.setenv(
+        "MAMLLIB_DATA", str(missing)
+    )  # restored after the test (--data-root sets it)
     argv = ["omniglot", "--out", str(tmp_path / "run.pt"), "--data-root", str(missing),
             "--device", "cpu", "--cuda-graph"]  # fmt: skip
     with pytest.raises(SystemExit) as exit_:
