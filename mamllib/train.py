@@ -5,6 +5,7 @@ Command line (each experiment's config fields become flags)::
     python -m mamllib.train sinusoid --method maml --out checkpoints/sinusoid_maml.pt
     python -m mamllib.train sinusoid --method pretrain --out checkpoints/sinusoid_pretrain.pt
     python -m mamllib.train sinusoid ... --resume          # continue a killed run
+    python -m mamllib.train omniglot --device cuda ...     # a CUDA-graph meta-step (--no-cuda-graph)
     torchrun --nproc_per_node=8 -m mamllib.train omniglot ...  # meta-batch split over 8 GPUs
 
 A resumed run restores the weights, Adam's state, the task sampler's random state, the
