@@ -147,7 +147,7 @@ def predict_saved_bytes(answer, generator: torch.Generator) -> str:
         compare(mine, measured, f"your prediction for k = {k} (from {one:,} and {two:,} bytes)",
                 known={everything_grows: one * k}, rtol=0, atol=0.5)  # fmt: skip
     return (
-        f"predicts cost.saved_memory for {steps} steps ({tasks} tasks, measured) "
+        f"predicts cost.saved_memory for {steps} steps ({tasks} task{'s' * (tasks > 1)}, measured) "
         f"and {PROBLEMS} made-up pairs"
     )
 
