@@ -223,15 +223,20 @@ class OmniglotExperiment(Experiment):
                 self.local_meta_batch, c.n_way, c.k_shot, c.k_query, generator=self.generator
             )
             data = batch.x_support, batch.y_support, batch.x_query, batch.y_query
-            self.inputs = refill(self.inputs, *data)
-            loss = lambda: self.learner.meta_loss(TaskBatch(*self.inputs)).loss  # noqa: E731
         else:
-            x, y = self.pretrain_batch(self.local_meta_batch * c.n_way * (c.k_shot + c.k_query))
-            self.inputs = refill(self.inputs, x, y)
-            loss = lambda: F.cross_entropy(self.learner(self.inputs[0]), self.inputs[1])  # noqa: E731
+            data = self.pretrain_batch(self.local_meta_batch * c.n_way * (c.k_shot + c.k_query))
+        self.inputs = refill(self.inputs, *data)
         if distributed.context().enabled:
-            return self.meta_update(loss())
-        return self.step(loss)
+            return self.meta_update(self.loss())
+        return self.step(self.loss)
+
+    def loss(self) -> Tensor:
+        """The training loss on the fixed input buffers (what a captured step replays): MAML's
+        meta-objective, or for pre-training the cross-entropy over all training classes."""
+        if self.config.method == "maml":
+            return self.learner.meta_loss(TaskBatch(*self.inputs)).loss
+        x, y = self.inputs
+        return F.cross_entropy(self.learner(x), y)
 
     def load_state(self, state: dict[str, Any], source: str) -> None:
         super().load_state(state, source)
