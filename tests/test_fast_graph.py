@@ -22,6 +22,7 @@ import pytest
 import torch
 
 import mamllib.experiments.omniglot as omniglot_experiment
+import mamllib.train
 from mamllib.checkpoints import load_checkpoint, save_checkpoint
 from mamllib.data import OmniglotData
 from mamllib.experiments import SinusoidExperiment
@@ -236,6 +237,27 @@ def test_the_losses_read_every_n_iterations_give_the_same_run(tmp_path):
     assert load_checkpoint(out)["iteration"] == 10  # the read at 12 came after the save at 10
     resumed = fit("sinusoid", config, out, resume=True, progress=False, sync_every=4)
     assert resumed.history == runs[1].history
+
+
+def test_the_progress_bar_moves_at_each_read(monkeypatch, tmp_path):
+    """Read every 4 iterations and at every checkpoint (5) and evaluation (10): the bar moves
+    by what was read, never per iteration."""
+    moves = []
+
+    class Bar:
+        update = staticmethod(moves.append)
+
+        def set_postfix_str(self, text):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(mamllib.train, "progress_bar", lambda **kwargs: Bar())
+    config = SinusoidConfig(iterations=30, eval_every=10, checkpoint_every=5, eval_tasks=4,
+                            meta_batch_size=2, hidden=(8, 8), device="cpu")  # fmt: skip
+    fit("sinusoid", config, tmp_path / "run.pt", progress=False, sync_every=4)
+    assert moves == [4, 1] * 6
 
 
 # ----------------------------------------------------------------------------- Omniglot step
