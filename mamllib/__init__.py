@@ -11,7 +11,8 @@ One namespace for a reader (``import mamllib`` or ``from mamllib import MAML, fi
 - reinforcement learning (``mamllib.rl``): the environment, the policy, rollouts, the
   policy-gradient inner step, TRPO;
 - the course's helpers: ``check``, ``progress``, ``set_threads``, ``fast_mode``,
-  ``class_mode``, ``default_device``.
+  ``class_mode``, ``default_device``, ``set_language`` (``"en"`` or ``"zh"``: the
+  dashboards' and figures' language).
 
 Figures and dashboards are in ``mamllib.viz``, the paper's reproduction in
 ``mamllib.paper``; the maintainers' commands in ``mamllib.tools``. Everything beyond the
@@ -58,6 +59,7 @@ _LAZY = {
     **dict.fromkeys(("flat", "hessian_term"), "mamllib.analysis"),
     **dict.fromkeys(("check",), "mamllib.exercises"),
     **dict.fromkeys(("progress",), "mamllib.progress_bar"),
+    **dict.fromkeys(("set_language",), "mamllib.i18n"),
     **dict.fromkeys(
         (
             "GaussianMLPPolicy",

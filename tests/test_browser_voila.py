@@ -213,8 +213,10 @@ def test_home_page_lists_the_chapters_by_title(browser, folder):
         links = page.locator("ul.voila-notebooks a")
         links.first.wait_for(timeout=30_000)
         shown = {a.get_attribute("href"): a.inner_text().strip() for a in links.all()}
-        assert shown == {f"/voila/render/{name}": title for name, title in lecture.titles().items()}
-        assert len(set(shown.values())) == len(DASHBOARDS) and not any(
+        chapters = {f"/voila/render/{name}": title for name, title in lecture.titles().items()}
+        others = {f"/voila/tree/{name}": text for name, text in lecture.editions().items()}
+        assert shown == {**chapters, **others} and "/voila/tree/zh" in others
+        assert len(set(chapters.values())) == len(DASHBOARDS) and not any(
             text.endswith(".ipynb") for text in shown.values()
         ), shown
         elsewhere = [url for url in guard.requests if not is_local(url)]

@@ -287,6 +287,36 @@ def test_a_long_list_goes_on_under_its_heading_and_long_items_are_cut():
     assert len(notes) == 1 and notes[0].split() == (item * 8).split()  # the whole list
 
 
+def test_chinese_prose_counts_two_characters_a_word_and_keeps_the_same_rules():
+    v4 = nbformat.v4
+    long = "这一段话说了很多内容，" * 8 + "到这里结束。"  # 85 characters, 43 words
+    nb = v4.new_notebook()
+    nb.cells = [
+        v4.new_markdown_cell(f"## 1. 一节\n\n{long}\n\n**要点。** 很短。{long}"),
+        v4.new_markdown_cell("## 练习\n\n解答在标记为 `solution` 的单元格里。\n\n**1. 做一做。** 相加。"),
+        v4.new_code_cell("check(mine)"),
+    ]  # fmt: skip
+    assert slides._words(long) == 43 and slides._words("MAML 的 θ") == 3
+    lecture = slides.lecture_notebook(nb, "no-such-chapter", lang="zh")
+    kinds = [cell.metadata.slideshow.slide_type for cell in lecture.cells]
+    text = "\n".join(c.source for c, k in zip(lecture.cells, kinds) if k != "notes")
+    notes = "\n".join(c.source for c, k in zip(lecture.cells, kinds) if k == "notes")
+    assert long not in text and long in notes and "### 要点。" in text
+    assert "- **1. 做一做。**" in text and "解答" not in text + notes and "check(mine)" not in text
+
+
+def test_the_chinese_index_and_continued_headings(tmp_path):
+    deck = slides.Deck("01_a", "1 · 正弦", tmp_path / "01_a.slides.html", 3, 9)
+    index = slides.write_index([deck], tmp_path, lang="zh").read_text(encoding="utf-8")
+    assert '<html lang="zh">' in index and "MAML 课程：幻灯片" in index and "1 · 正弦" in index
+    assert "voila lecture/zh/" in index and "--lang zh" in index
+    item = "- " + "这一项要用一整行来说明，然后再多说几句话" * 3
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("## 小结\n\n" + "\n".join([item] * 8))]
+    lecture = slides.lecture_notebook(nb, "no-such-chapter", lang="zh")
+    assert any(c.source == "### 小结（续）" for c in lecture.cells)
+
+
 def test_index_links_every_deck(built):
     out, decks = built
     index = (out / "index.html").read_text(encoding="utf-8")

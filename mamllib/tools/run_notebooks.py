@@ -4,6 +4,7 @@ Command line (maintainers; from the repository root, with the data available)::
 
     python -m mamllib.tools.run_notebooks              # all three, outputs saved in place
     python -m mamllib.tools.run_notebooks 02_omniglot --class-mode
+    python -m mamllib.tools.run_notebooks --lang zh   # the Chinese copies in notebooks/zh
 
 Each notebook runs top to bottom in a fresh kernel, in full mode (``MAMLLIB_FAST=0``),
 from its own folder. Its outputs are saved in place with progress bars collapsed to
@@ -11,7 +12,10 @@ their last line and execution metadata stripped, and every cell's wall time goes
 ``results/notebook_times.json``. The notebooks' headers and the "about N s" notes
 beside their long cells quote these times, and ``tests/test_tools_run_notebooks.py`` checks
 that they agree. ``--class-mode`` times the lecture variant (``MAMLLIB_CLASS=1``:
-smaller evaluations) without saving its outputs.
+smaller evaluations) without saving its outputs. ``--lang zh`` runs the copies of
+``notebooks/zh/`` (``python -m mamllib.tools.translate``) and saves their outputs in place,
+recording no times (they are the English code's); run ``python -m mamllib.tools.translate``
+after it, to give ``student/zh/`` the new outputs.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mamllib.paths import RESULTS
+from mamllib.paths import NOTEBOOKS, RESULTS
 from mamllib.tools.course import select_notebooks
 
 TIMES = RESULTS / "notebook_times.json"
@@ -125,9 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="notebook names (default: all)")
     parser.add_argument("--class-mode", action="store_true",
                         help="time the lecture variant (MAMLLIB_CLASS=1); outputs are not saved")  # fmt: skip
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="zh: run notebooks/zh (outputs saved, no times recorded)")  # fmt: skip
     args = parser.parse_args(argv)
+    folder = NOTEBOOKS if args.lang == "en" else NOTEBOOKS / args.lang
     try:
-        paths = select_notebooks(args.notebooks)
+        paths = select_notebooks(args.notebooks, folder)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     import nbformat
@@ -136,12 +143,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths:
         print(f"{path.name} ({mode} mode) ...", flush=True)
         nb, seconds = execute(path, class_mode=args.class_mode)
-        entry = record(path, nb, seconds, mode)
+        if args.lang == "en":
+            entry = record(path, nb, seconds, mode)
+        else:  # the times belong to the English notebook's entry
+            code = [s for s, c in zip(seconds, nb.cells) if c.cell_type == "code"]
+            entry = {"total_s": round(sum(seconds), 1), "code_cells": [round(s, 1) for s in code]}
         if not args.class_mode:
             _clean(nb)
             nbformat.write(nb, path)
         slow = {i: s for i, s in enumerate(entry["code_cells"]) if s > 10}
         print(f"  {entry['total_s']:.0f} s in all; code cells over 10 s: {slow or 'none'}")
+    if args.lang != "en" and not args.class_mode:
+        print("now `python -m mamllib.tools.translate`: student/zh takes these outputs")
     return 0
 
 

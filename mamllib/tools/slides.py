@@ -2,6 +2,7 @@
 
     python -m mamllib.tools.slides     # build/slides/index.html and one deck per notebook
     python -m mamllib.tools.slides 01_sinusoid --out /tmp/slides
+    python -m mamllib.tools.slides --lang zh   # the Chinese edition: notebooks/zh -> build/slides/zh
 
 Each notebook becomes ``<out>/<name>.slides.html`` (nbconvert's ``SlidesExporter``; the
 cells' ``metadata.slideshow.slide_type`` make the slides), and ``<out>/index.html`` lists
@@ -34,6 +35,7 @@ notebook before export, so that the notebook stays the one source. The rules:
 - in the Exercises section the slide lists the exercises' titles; their text goes to the
   notes and their code cells (checks, solutions) are left out.
 - a slide is 1280×720; one still too full is scaled down to fit when shown.
+- Chinese text has no spaces between words: two characters count as one word.
 Keys in a deck: arrows, Space, Esc (overview), S (speaker notes).
 """
 
@@ -297,15 +299,37 @@ WORDS_SHOWN = 30  # a longer paragraph is said, not shown: it goes to the notes
 LIST_WORDS = 90  # a longer list goes on as many slides as it needs
 WORDS_BESIDE_A_FIGURE = 25  # a figure after more text than this gets a slide of its own
 _RANK = {"slide": 2, "subslide": 1}
-_TITLE = re.compile(r"^\*\*([^*\n]+?[.?!])\*\*\s*")  # "**The split.** As in the paper, ..."
+_TITLE = re.compile(r"^\*\*([^*\n]+?[.?!。？！：])\*\*\s*")  # "**The split.** As in the paper, ..."
 _LOCAL_LINK = re.compile(r"\[([^\]]+)\]\((?![a-z]+:|#)[^)]*\)")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
-_SENTENCE_END = re.compile(r"[.;:](?=\s)|\s—\s")
+_SENTENCE_END = re.compile(r"[.;:](?=\s)|\s—\s|[。；：]")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CJK_PUNCTUATION = re.compile(r"[\u3000-\u303f\uff01-\uff0f\uff1a-\uff20]")  # 。，、：（）…
+EXERCISES = ("Exercises", "练习")  # the section's heading, in each language
 
 
-def dashboard_screenshot(name: str) -> Path:
-    """The picture of notebook ``name``'s dashboard that its deck shows in place of the widget."""
-    return SCREENSHOTS / f"dashboard_{name}.png"
+def _words(text: str) -> int:
+    """Words in ``text``, two CJK characters counting as one (they have no spaces)."""
+    cjk = len(_CJK.findall(text))
+    return len(_CJK_PUNCTUATION.sub(" ", _CJK.sub(" ", text)).split()) + (cjk + 1) // 2
+
+
+def _say(lang: str, text: str, **fields) -> str:
+    """``text`` in ``lang`` from mamllib's catalog (English when it lacks it)."""
+    from mamllib.i18n import catalog
+
+    return catalog(lang).get(text, text).format(**fields)
+
+
+def dashboard_screenshot(name: str, lang: str = "en") -> Path:
+    """The picture of notebook ``name``'s dashboard that its deck shows in place of the widget
+    (``figures/screenshots/<lang>/`` for another language, when it has one)."""
+    translated = SCREENSHOTS / lang / f"dashboard_{name}.png"
+    return (
+        translated
+        if lang != "en" and translated.is_file()
+        else SCREENSHOTS / f"dashboard_{name}.png"
+    )
 
 
 def _blocks(text: str) -> list[str]:
@@ -341,7 +365,7 @@ def _first_sentence(item: str) -> str:
     """``item`` up to its first sentence's end, where no markup is left open (else whole)."""
     for match in _SENTENCE_END.finditer(item):
         head = item[: match.start() + (1 if match.group().strip() in ".:" else 0)]
-        if len(head.split()) >= 6 and _balanced(head):
+        if _words(head) >= 6 and _balanced(head):
             return head.rstrip(";:—, ") + ("" if head.endswith(".") else " …")
     return item
 
@@ -357,12 +381,12 @@ def _short_lists(block: str) -> list[str]:
             items[-1] += " " + line.strip()
     pieces, words = [[]], 0
     for item in items:
-        short = item if len(item.split()) <= WORDS_SHOWN else _first_sentence(item)
-        if pieces[-1] and words + len(short.split()) > LIST_WORDS:
+        short = item if _words(item) <= WORDS_SHOWN else _first_sentence(item)
+        if pieces[-1] and words + _words(short) > LIST_WORDS:
             pieces.append([])
             words = 0
         pieces[-1].append(short)
-        words += len(short.split())
+        words += _words(short)
     return ["\n".join(piece) for piece in pieces]
 
 
@@ -405,7 +429,8 @@ def _text_of(output) -> str | None:
 class _Deck:
     """The cells of the lecture, built in order; knows what the current slide shows."""
 
-    def __init__(self):
+    def __init__(self, lang: str = "en"):
+        self.continued = _say(lang, " (continued)")
         self.cells, self.pending, self.heading = [], None, ""
         self.words, self.figures = 0, 0  # on the current slide
 
@@ -422,11 +447,11 @@ class _Deck:
         cell.metadata["slideshow"] = {"slide_type": kind}
         self.cells.append(cell)
         if cell.cell_type == "markdown" and cell.source.startswith("#"):
-            self.heading = cell.source.lstrip("#").strip().removesuffix(" (continued)")
+            self.heading = cell.source.lstrip("#").strip().removesuffix(self.continued)
         if figure:
             self.figures += 1
         elif cell.cell_type == "markdown" and not cell.source.startswith("#"):
-            self.words += len(cell.source.split())
+            self.words += _words(cell.source)
         else:
             self.words += 0 if cell.cell_type == "markdown" else WORDS_BESIDE_A_FIGURE + 1
 
@@ -448,7 +473,7 @@ def _markdown(deck: _Deck, cell, kind: str, exercises: bool) -> bool:
     for block in _blocks(cell.source):
         what = _kind(block)
         if what in ("h1", "h2"):
-            exercises = block.lstrip("# ").startswith("Exercises")
+            exercises = block.lstrip("# ").startswith(EXERCISES)
             deck.show(_cell(block, "slide"), "slide")
             if what == "h1":
                 deck.pending = "subslide"  # the title slide shows the title alone
@@ -458,17 +483,17 @@ def _markdown(deck: _Deck, cell, kind: str, exercises: bool) -> bool:
             title = _TITLE.match(block)
             if title:
                 deck.show(_cell(f"- **{title.group(1)}**", "-"), "-")
-            if "solution" not in block.lower():
+            if "solution" not in block.lower() and "解答" not in block:
                 deck.note(block)
         elif what == "list":
             pieces = _short_lists(block)
             for i, piece in enumerate(pieces):
                 if i:  # the list goes on, on a slide of its own
-                    deck.show(_cell(f"### {deck.heading} (continued)", "subslide"), "subslide")
+                    deck.show(_cell(f"### {deck.heading}{deck.continued}", "subslide"), "subslide")
                 deck.show(_cell(piece, "-" if i else kind), "-" if i else kind)
             if pieces != [block]:
                 deck.note(block)
-        elif what == "keep" or len(block.split()) <= WORDS_SHOWN:
+        elif what == "keep" or _words(block) <= WORDS_SHOWN:
             deck.show(_cell(block, kind), kind)
         else:
             title = _TITLE.match(block)
@@ -476,7 +501,7 @@ def _markdown(deck: _Deck, cell, kind: str, exercises: bool) -> bool:
                 deck.show(_cell(f"### {title.group(1)}", "subslide"), "subslide")
                 rest = block[title.end() :]
                 first = _first_sentence(rest)
-                if first != rest and len(first.split()) <= WORDS_SHOWN:
+                if first != rest and _words(first) <= WORDS_SHOWN:
                     deck.show(_cell(first, "-"), "-")
             else:
                 deck.hold(kind)
@@ -513,16 +538,17 @@ def _code(deck: _Deck, cell, kind: str, screenshot: str | None) -> None:
     deck.note("\n\n".join(n for n in notes if n))
 
 
-def lecture_notebook(nb, name: str):
-    """A copy of notebook ``nb`` (named ``name``) rewritten into the lecture's slides and notes.
+def lecture_notebook(nb, name: str, lang: str = "en"):
+    """A copy of notebook ``nb`` (named ``name``, in ``lang``) rewritten into the lecture's
+    slides and notes.
 
     The cells' ``slideshow.slide_type`` still decide where slides start; ``skip`` cells stay
     out and ``notes`` cells go to the notes. See the module's docstring for the rules."""
     import nbformat
 
-    picture = dashboard_screenshot(name)
+    picture = dashboard_screenshot(name, lang)
     screenshot = base64.b64encode(picture.read_bytes()).decode() if picture.is_file() else None
-    deck, exercises = _Deck(), False
+    deck, exercises = _Deck(lang), False
     for cell in nb.cells:
         kind = cell.metadata.get("slideshow", {}).get("slide_type", "-")
         if kind == "skip":
@@ -574,11 +600,11 @@ def _count_slides(nb) -> tuple[int, int]:
     return slides, slides + visible.count("subslide")
 
 
-def export_deck(path: Path, out: Path, exporter) -> Deck:
-    """Write the deck of the notebook at ``path`` into ``out`` with ``exporter``."""
+def export_deck(path: Path, out: Path, exporter, lang: str = "en") -> Deck:
+    """Write the deck of the notebook at ``path`` (in ``lang``) into ``out`` with ``exporter``."""
     import nbformat
 
-    nb = lecture_notebook(nbformat.read(path, as_version=4), path.stem)
+    nb = lecture_notebook(nbformat.read(path, as_version=4), path.stem, lang)
     title = _title(nb) or path.stem
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     target = out / f"{path.stem}.slides.html"
@@ -586,18 +612,32 @@ def export_deck(path: Path, out: Path, exporter) -> Deck:
     return Deck(path.stem, title, target, *_count_slides(nb))
 
 
-def write_index(decks: Sequence[Deck], out: Path) -> Path:
-    """``out/index.html``: a page linking every deck, with no outside resource."""
+def write_index(decks: Sequence[Deck], out: Path, lang: str = "en") -> Path:
+    """``out/index.html``: a page linking every deck, with no outside resource (in ``lang``)."""
     items = "\n".join(
         f'<li><a href="{html.escape(deck.path.name)}">{html.escape(deck.title)}</a>'
-        f" <span>({deck.slides} slides, {deck.subslides} with their steps)</span></li>"
+        f" <span>{_say(lang, '({slides} slides, {subslides} with their steps)', slides=deck.slides, subslides=deck.subslides)}</span></li>"
         for deck in decks
     )
+    title = _say(lang, "MAML course: slides")
+    keys = _say(
+        lang,
+        "Keys: <kbd>→</kbd>/<kbd>←</kbd> next and previous section, <kbd>↓</kbd>/<kbd>↑</kbd> its "
+        "steps,\n<kbd>Space</kbd> everything in order, <kbd>Esc</kbd> overview, <kbd>S</kbd> "
+        "speaker notes.\nThe dashboards are pictures here: for the live ones, "
+        "<code>{voila}</code> or the notebooks.",
+        voila="voila lecture/" if lang == "en" else f"voila lecture/{lang}/",
+    )
+    built = _say(
+        lang,
+        "Built by <code>{command}</code>; everything loads from this folder, no network needed.",
+        command="python -m mamllib.tools.slides" + ("" if lang == "en" else f" --lang {lang}"),
+    )
     page = f"""<!DOCTYPE html>
-<html lang="en">
+<html lang="{lang}">
 <head>
 <meta charset="utf-8">
-<title>MAML course: slides</title>
+<title>{title}</title>
 <style>
 body {{ font-family: sans-serif; max-width: 46em; margin: 3em auto; line-height: 1.5; }}
 span {{ color: #666; }}
@@ -605,14 +645,12 @@ kbd {{ border: 1px solid #ccc; border-radius: 3px; padding: 0 .3em; }}
 </style>
 </head>
 <body>
-<h1>MAML course: slides</h1>
+<h1>{title}</h1>
 <ol>
 {items}
 </ol>
-<p>Keys: <kbd>→</kbd>/<kbd>←</kbd> next and previous section, <kbd>↓</kbd>/<kbd>↑</kbd> its steps,
-<kbd>Space</kbd> everything in order, <kbd>Esc</kbd> overview, <kbd>S</kbd> speaker notes.
-The dashboards are pictures here: for the live ones, <code>voila lecture/</code> or the notebooks.</p>
-<p>Built by <code>python -m mamllib.tools.slides</code>; everything loads from this folder, no network needed.</p>
+<p>{keys}</p>
+<p>{built}</p>
 </body>
 </html>
 """
@@ -625,8 +663,10 @@ def build(
     out: str | os.PathLike = DEFAULT_OUT,
     notebooks: Sequence[str | os.PathLike] | None = None,
     cache: str | os.PathLike | None = None,
+    lang: str = "en",
 ) -> list[Deck]:
-    """Build the decks of ``notebooks`` (default: all the course's) and the index into ``out``.
+    """Build the decks of ``notebooks`` (default: all the course's, in ``lang``: the English
+    ones or ``notebooks/<lang>/``) and the index into ``out``.
 
     Raises:
         VendorError: see ``fetch``.
@@ -634,14 +674,15 @@ def build(
     from nbconvert import SlidesExporter
 
     out = Path(out)
-    paths = [Path(p) for p in notebooks] if notebooks is not None else select_notebooks()
+    folder = NOTEBOOKS if lang == "en" else NOTEBOOKS / lang
+    paths = [Path(p) for p in notebooks] if notebooks is not None else select_notebooks((), folder)
     tarballs = fetch(cache)
     out.mkdir(parents=True, exist_ok=True)
     for package in PACKAGES.values():
         unpack(package, tarballs[package.name], out / "vendor")
     exporter = SlidesExporter(**exporter_options())
-    decks = [export_deck(path, out, exporter) for path in paths]
-    write_index(decks, out)
+    decks = [export_deck(path, out, exporter, lang) for path in paths]
+    write_index(decks, out, lang)
     return decks
 
 
@@ -650,19 +691,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cache", type=Path, default=None, help=f"npm tarballs (default {default_cache()})"
     )
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="zh: the decks of notebooks/zh, into <out>/zh (default en)")  # fmt: skip
     args = parser.parse_args(argv)
+    folder = NOTEBOOKS if args.lang == "en" else NOTEBOOKS / args.lang
+    out = args.out if args.lang == "en" else args.out / args.lang
     try:
-        paths = select_notebooks(args.notebooks, NOTEBOOKS)
+        paths = select_notebooks(args.notebooks, folder)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
     try:
-        decks = build(args.out, paths, args.cache)
+        decks = build(out, paths, args.cache, args.lang)
     except VendorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for deck in decks:
         print(f"{deck.path}: {deck.slides} slides, {deck.subslides} with their steps")
-    print(f"open {(args.out / 'index.html').resolve().as_uri()}")
+    print(f"open {(out / 'index.html').resolve().as_uri()}")
     return 0
 
 

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 from matplotlib.figure import Figure
 
+from mamllib.i18n import tr, tr_label
 from mamllib.viz.plots import color_for
 
 # The label of a first-order MAML learner: the order toggle of the sinusoid and Omniglot
@@ -30,7 +31,7 @@ def diverged_text(value: float = math.nan) -> str:
     """How every dashboard says that SGD with a fixed α diverged; ``value``, the metric it
     reached, is shown when it is finite (an MSE in the thousands)."""
     reached = f"{value:,.0f}: " if math.isfinite(value) else ""
-    return f"diverged ({reached}α too large)"
+    return tr("diverged ({reached}α too large)", reached=reached)
 
 
 def status_table(header: Sequence[str], rows: Mapping[str, Sequence[str]]) -> str:
@@ -38,14 +39,15 @@ def status_table(header: Sequence[str], rows: Mapping[str, Sequence[str]]) -> st
 
     Args:
         header: the column titles, the label column's first.
-        rows: label -> the row's cells after the label (``len(header) - 1`` strings).
+        rows: label -> the row's cells after the label (``len(header) - 1`` strings); the
+            label picks the colour, and is shown in the reader's language (``tr_label``).
 
     Returns:
         ``<table>`` HTML for an ``ipywidgets.HTML``.
     """
     head = "".join(f"<th>{title}</th>" for title in header)
     body = "".join(
-        f"<tr><td style='color:{color_for(label) or 'black'}'>{label}</td>"
+        f"<tr><td style='color:{color_for(label) or 'black'}'>{tr_label(label)}</td>"
         + "".join(f"<td>{cell}</td>" for cell in cells)
         + "</tr>"
         for label, cells in rows.items()

@@ -19,6 +19,7 @@ from matplotlib.colors import to_rgb
 from torch import Tensor
 
 from mamllib.batch import TaskBatch
+from mamllib.i18n import tr, tr_label
 from mamllib.viz.plots import axes_or_new, color_for, style_for
 
 CORRECT, WRONG = "tab:green", "tab:red"
@@ -161,7 +162,7 @@ def plot_episode(
         for c, i in enumerate(query[r]):
             mosaic.put(canvas, r, k + 1 + c, images_q[i], frame="0.85")
     mosaic.show(canvas, ax)
-    names = class_names or [f"class {r}" for r in range(n_way)]
+    names = class_names or [tr("class {r}", r=r) for r in range(n_way)]
     ax.set_yticks([mosaic.centre(r, 0)[0] for r in range(n_way)], list(names))
     for r, label in enumerate(ax.get_yticklabels()):
         label.set_color(colors[r])
@@ -171,7 +172,7 @@ def plot_episode(
         return (mosaic.centre(0, first)[1] + mosaic.centre(0, last)[1]) / 2
 
     ax.set_xticks([middle(0, k - 1), middle(k + 1, k + q)],
-                  [f"support (K = {k})", f"query ({q} per class)"])  # fmt: skip
+                  [tr("support (K = {k})", k=k), tr("query ({q} per class)", q=q)])  # fmt: skip
     ax.xaxis.set_ticks_position("top")
     return ax
 
@@ -180,10 +181,11 @@ def plot_support(
     x_support: Tensor,
     y_support: Tensor,
     class_names: Sequence[str] | None = None,
-    title: str = "support set",
+    title: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """The support images of one task, one row per class, framed in the class colours."""
+    """The support images of one task, one row per class, framed in the class colours
+    (``title`` default: "support set", translated)."""
     n_way = int(y_support.max()) + 1
     support = _by_class(x_support, y_support, n_way)
     k = max(map(len, support))
@@ -201,7 +203,7 @@ def plot_support(
     for r, label in enumerate(ax.get_yticklabels()):
         label.set_color(colors[r])
     ax.tick_params(length=0)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(tr("support set") if title is None else title, fontsize=10)
     return ax
 
 
@@ -272,17 +274,17 @@ def plot_accuracy_steps(
         maml = label.startswith("MAML")
         if maml:
             ax.plot(range(len(values)), [100 * v for v in values], "o-", ms=5, lw=2.2,
-                    color=color_for(label), zorder=3, label=label)  # fmt: skip
+                    color=color_for(label), zorder=3, label=tr_label(label))  # fmt: skip
         else:
             ax.plot(range(len(values)), [100 * v for v in values], "--", ms=7, lw=1.3,
                     marker=style_for(label)["marker"], mfc="none", mew=1.5,
-                    color=color_for(label), zorder=4, label=label)  # fmt: skip
+                    color=color_for(label), zorder=4, label=tr_label(label))  # fmt: skip
     if chance is not None:
-        ax.axhline(100 * chance, color="0.5", ls=":", lw=1, label="chance")
+        ax.axhline(100 * chance, color="0.5", ls=":", lw=1, label=tr("chance"))
     if marked_step is not None:
         ax.axvline(marked_step, color="0.3", lw=1, alpha=0.4)
     steps = max(len(v) for v in accuracy.values()) - 1
-    ax.set(xlabel="number of gradient steps", ylabel="query accuracy (%)",
+    ax.set(xlabel=tr("number of gradient steps"), ylabel=tr("query accuracy (%)"),
            ylim=(0, 104), xlim=(-0.3, max(steps, 1) + 0.3))  # fmt: skip
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)

@@ -19,6 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
+from mamllib.i18n import tr, tr_count, tr_label
+
 # One colour per learner across every figure of the course.
 COLORS = {
     "MAML": "tab:red",
@@ -66,7 +68,8 @@ def style_for(label: str) -> dict:
 
 
 def plural(n: int, word: str) -> str:
-    """``"1 step"``, ``"3 steps"``."""
+    """``"1 step"``, ``"3 steps"``: in labels, which stay English (``_step_styles`` reads
+    them; ``tr_label`` translates them where they are drawn). Shown text: ``tr_count``."""
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -91,8 +94,9 @@ def plot_sinusoid_tasks(
     curves = _np(amplitude)[:, None] * np.sin(x[None, :] + _np(phase)[:, None])
     for y in curves:
         ax.plot(x, y, lw=1, alpha=0.7)
-    ax.plot(x, curves.mean(0), color="black", lw=2.5, label="mean over these tasks")
-    ax.set(xlabel="x", ylabel="y", title=f"{plural(len(curves), 'task')}: y = A sin(x + φ)")
+    ax.plot(x, curves.mean(0), color="black", lw=2.5, label=tr("mean over these tasks"))
+    title = tr("{tasks}: y = A sin(x + φ)", tasks=tr_count(len(curves), "task"))
+    ax.set(xlabel="x", ylabel="y", title=title)
     ax.legend(loc="upper right")
     return ax
 
@@ -133,7 +137,7 @@ def plot_fit(
     x_query=None,
     y_query=None,
     title: str | None = None,
-    truth_label: str = "ground truth",
+    truth_label: str | None = None,
     legend: bool = True,
     ax: Axes | None = None,
 ) -> Axes:
@@ -143,8 +147,10 @@ def plot_fit(
         predictions: label -> predicted y on ``x_grid``; colours come from ``color_for``.
             Labels ending in ", S steps" are styled by S within one learner: the fewest
             steps (0: before adapting) dashed, the most solid, any in between dotted.
+        truth_label: the true function's label (default "ground truth", translated).
         legend: draw the legend, outside the axes on the right (it would hide the curve).
     """
+    truth_label = tr("ground truth") if truth_label is None else truth_label
     ax = axes_or_new(ax)
     x_grid = _np(x_grid).ravel()
     ax.plot(x_grid, _np(y_true).ravel(), color=COLORS["truth"], lw=2, label=truth_label)
@@ -152,12 +158,15 @@ def plot_fit(
     for label, y in predictions.items():
         style, width = styles[label]
         ax.plot(x_grid, _np(y).ravel(), linestyle=style, color=color_for(label), lw=width,
-                label=label)  # fmt: skip
+                label=tr_label(label))  # fmt: skip
     if x_query is not None:
-        ax.scatter(_np(x_query), _np(y_query), s=12, color="0.6", marker="x", label="query points")
+        ax.scatter(
+            _np(x_query), _np(y_query), s=12, color="0.6", marker="x", label=tr("query points")
+        )
     if x_support is not None:
         ax.scatter(_np(x_support), _np(y_support), s=45, color=COLORS["support"], zorder=5,
-                   edgecolor="white", label=f"support (K={len(_np(x_support).ravel())})")  # fmt: skip
+                   edgecolor="white",
+                   label=tr("support (K={k})", k=len(_np(x_support).ravel())))  # fmt: skip
     ax.set(xlabel="x", ylabel="y")
     if title:
         ax.set_title(title)
@@ -169,7 +178,7 @@ def plot_fit(
 def plot_curves(
     curves: Mapping[str, tuple[Sequence[float], Sequence[float] | None]],
     paper: Mapping[str, Mapping[int, float]] | None = None,
-    ylabel: str = "query MSE",
+    ylabel: str | None = None,
     title: str | None = None,
     log: bool = False,
     flagged: Mapping[str, Sequence[int]] | None = None,
@@ -187,9 +196,11 @@ def plot_curves(
             at this value, so that one diverged learner (up to 1e25, then inf) cannot
             flatten the others, and diverged values are drawn on that top edge as ▲ with
             the word "diverged".
+        ylabel: default "query MSE" (translated).
         legend: draw the legend (a figure of several panels may draw one for all).
     """
     ax = axes_or_new(ax)
+    ylabel = tr("query MSE") if ylabel is None else ylabel
     top = diverged_above
     first_diverged = []
     for label, (mean, ci) in curves.items():
@@ -200,7 +211,7 @@ def plot_curves(
         if top is not None:
             diverged = ~np.isfinite(mean) | (mean > top)
             mean = np.where(diverged, top, mean)
-        ax.plot(steps, mean, ms=4, label=label, **style)
+        ax.plot(steps, mean, ms=4, label=tr_label(label), **style)
         if ci is not None:
             ci = _np(ci)
             ax.fill_between(steps, mean - ci, mean + ci, color=color, alpha=0.2)
@@ -214,13 +225,13 @@ def plot_curves(
     last = max(len(mean) for mean, _ in curves.values()) - 1
     for i, (step, label, color) in enumerate(first_diverged):
         right = step > last / 2  # keep the words inside the axes
-        ax.annotate(f"{label} diverged", (step, top), xytext=(-6 if right else 6, -6 - 11 * i),
+        ax.annotate(tr("{label} diverged", label=tr_label(label)), (step, top), xytext=(-6 if right else 6, -6 - 11 * i),
                     textcoords="offset points", fontsize=8, color=color, va="top",
                     ha="right" if right else "left")  # fmt: skip
     for label, points in (paper or {}).items():
         ax.plot(list(points), list(points.values()), "s", mfc="none", ms=9, mew=1.5,
-                color=color_for(label), label=f"{label} (paper)")  # fmt: skip
-    ax.set(xlabel="number of gradient steps", ylabel=ylabel)
+                color=color_for(label), label=tr("{label} (paper)", label=tr_label(label)))  # fmt: skip
+    ax.set(xlabel=tr("number of gradient steps"), ylabel=ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     if log:
         ax.set_yscale("log")
@@ -241,11 +252,9 @@ def plot_training(
     ax = axes_or_new(ax)
     its = [h["iteration"] for h in history]
     values = [h[key][-1] if isinstance(h[key], list) else h[key] for h in history]
-    ax.plot(its, values, color=color_for(label), label=label)
-    ax.set(
-        xlabel="meta-iteration",
-        ylabel={"train_loss": "training loss", "val_mse": "validation MSE"}.get(key, key),
-    )
+    ax.plot(its, values, color=color_for(label), label=tr_label(label))
+    names = {"train_loss": "training loss", "val_mse": "validation MSE"}
+    ax.set(xlabel=tr("meta-iteration"), ylabel=tr(names[key]) if key in names else key)
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -310,7 +319,8 @@ def plot_paths(
         lim = max(0.6, float(np.abs(pos).max()) + 0.05) if pos.size else 0.6
     outside = int((np.abs(pos) > lim).any(axis=(1, 2)).sum()) if pos.size else 0
     if outside:
-        ax.text(0.03, 0.03, f"{outside} of {len(pos)} paths leave the frame", fontsize=7,
+        ax.text(0.03, 0.03, tr("{outside} of {total} paths leave the frame", outside=outside,
+                                 total=len(pos)), fontsize=7,
                 transform=ax.transAxes, color="0.2", zorder=6,
                 bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})  # fmt: skip
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
@@ -343,16 +353,16 @@ def plot_returns(
         steps = np.arange(len(mean))
         style = style_for(label)
         color = style["color"]
-        ax.plot(steps, mean, ms=4, label=label, **style)
+        ax.plot(steps, mean, ms=4, label=tr_label(label), **style)
         if ci is not None:
             ci = np.asarray(ci, dtype=float)
             ax.fill_between(steps, mean - ci, mean + ci, color=color, alpha=0.2)
     for label, values in (paper or {}).items():
         ax.plot(range(len(values)), values, "s", mfc="none", ms=9, mew=1.5, color=color_for(label),
-                label=f"{label} (paper)")  # fmt: skip
+                label=tr("{label} (paper)", label=tr_label(label)))  # fmt: skip
     if oracle is not None:
-        ax.axhline(oracle, ls="--", color="black", lw=1, label="optimal (knows the goal)")
-    ax.set(xlabel="number of gradient steps", ylabel="average return")
+        ax.axhline(oracle, ls="--", color="black", lw=1, label=tr("optimal (knows the goal)"))
+    ax.set(xlabel=tr("number of gradient steps"), ylabel=tr("average return"))
     ax.set_xticks(range(max(len(m) for m, _ in curves.values())))
     if title:
         ax.set_title(title)

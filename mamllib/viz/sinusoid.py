@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from mamllib.evaluate import adaptation_path
 from mamllib.experiments.sinusoid import SinusoidConfig
+from mamllib.i18n import tr, tr_count, tr_label
 from mamllib.maml import MAML
 from mamllib.tasks.sinusoid import DIVERGED_MSE, QUERY_POINTS, SinusoidTasks
 from mamllib.train import fit
@@ -74,18 +75,22 @@ class SinusoidDashboard(Dashboard):
         self.grid = self.tasks.grid(200)
         self.live: MAML | None = None
         self.alpha = W.FloatLogSlider(value=0.01, base=10, min=-4, max=0, step=0.1,
-                                      description="α (inner lr)", readout_format=".4f")  # fmt: skip
+                                      description=tr("α (inner lr)"), readout_format=".4f")  # fmt: skip
         self.beta = W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1, step=0.1,
-                                     description="β (outer lr)", readout_format=".5f")  # fmt: skip
-        self.steps = W.IntSlider(value=10, min=0, max=20, description="inner steps")
-        self.k_shot = W.IntSlider(value=5, min=1, max=40, description="K (support)")
-        self.order = W.ToggleButtons(options=["second-order", "first-order"], value="second-order",
-                                     description="MAML order")  # fmt: skip
-        self.new_task = W.Button(description="new task", icon="refresh")
+                                     description=tr("β (outer lr)"), readout_format=".5f")  # fmt: skip
+        self.steps = W.IntSlider(value=10, min=0, max=20, description=tr("inner steps"))
+        self.k_shot = W.IntSlider(value=5, min=1, max=40, description=tr("K (support)"))
+        self.order = W.ToggleButtons(options=[(tr(o), o) for o in ("second-order", "first-order")],
+                                     value="second-order", description=tr("MAML order"))  # fmt: skip
+        self.new_task = W.Button(description=tr("new task"), icon="refresh")
         self.iterations = W.BoundedIntText(value=train_iterations, min=100, max=100_000, step=500,
-                                           description="iterations")  # fmt: skip
-        self.train_button = W.Button(description="meta-train", icon="play", button_style="warning")
-        self.progress = W.IntProgress(value=0, min=0, max=train_iterations, description="training")
+                                           description=tr("iterations"))  # fmt: skip
+        self.train_button = W.Button(
+            description=tr("meta-train"), icon="play", button_style="warning"
+        )
+        self.progress = W.IntProgress(
+            value=0, min=0, max=train_iterations, description=tr("training")
+        )
         self._draw_task()
         self.watch(self.alpha, self.steps, self.k_shot, self.order)
         self.new_task.on_click(lambda _: self.resample())
@@ -150,22 +155,30 @@ class SinusoidDashboard(Dashboard):
         # until every other curve is flat: the axis stops at DIVERGED_MSE.
         plot_curves({label: (mse, None) for label, mse in view.mse.items()}, log=True,
                     diverged_above=DIVERGED_MSE, ax=right,
-                    title=f"query MSE of this task; ▲ diverged (> {DIVERGED_MSE:g})")  # fmt: skip
+                    title=tr("query MSE of this task; ▲ diverged (> {limit:g})",
+                            limit=DIVERGED_MSE))  # fmt: skip
         fig.tight_layout()
         return fig
 
     def status_text(self, view: SinusoidView) -> str:
         """The query MSE before and after the steps, and which learners diverged."""
-        after = plural(view.steps, "step")
+        after = tr_count(view.steps, "step")
         gone = _diverged_labels(view)
         rows = {label: [_fmt(mse[0]), _fmt(mse[-1])] for label, mse in view.mse.items()}
         note = (
-            f"<br><b>diverged</b> (query MSE > {DIVERGED_MSE:g}): {', '.join(gone)}; "
-            f"α = {view.inner_lr:.4g} is too large for {after} of plain SGD"
+            tr(
+                "<br><b>diverged</b> (query MSE > {limit:g}): {labels}; α = {alpha:.4g} is too "
+                "large for {after} of plain SGD",
+                limit=DIVERGED_MSE,
+                alpha=view.inner_lr,
+                labels=", ".join(map(tr_label, gone)),
+                after=after,
+            )
             if gone
             else ""
         )
-        return status_table(["learner", "MSE before", f"after {after}"], rows) + note
+        header = [tr("learner"), tr("MSE before"), tr("after {after}", after=after)]
+        return status_table(header, rows) + note
 
     # ----------------------------------------------------------------- live training
 
@@ -190,13 +203,13 @@ class SinusoidDashboard(Dashboard):
         config = config or self.train_config()
         self.progress.max, self.progress.value = config.iterations, 0
         self.train_button.disabled = True
-        self.progress.description = "training"
+        self.progress.description = tr("training")
         step = max(1, config.iterations // 100)
 
         def tick(iteration: int, loss: float) -> None:
             if iteration % step == 0 or iteration == config.iterations:
                 self.progress.value = iteration
-                self.progress.description = f"loss {loss:.2f}"
+                self.progress.description = tr("loss {loss:.2f}", loss=loss)
 
         try:
             result = fit("sinusoid", config, progress=False, callback=tick)
@@ -209,10 +222,10 @@ class SinusoidDashboard(Dashboard):
     # ----------------------------------------------------------------- layout
 
     def controls(self) -> list[W.Widget]:
-        test_time = group("Adapt at test time", self.alpha, self.steps, self.k_shot, self.order,
+        test_time = group(tr("Adapt at test time"), self.alpha, self.steps, self.k_shot, self.order,
                           self.new_task)  # fmt: skip
-        training = group("Meta-train a new MAML live", self.beta, self.iterations,
-                         self.train_button, self.progress, note="(α, β, order, steps ≤ 5)")  # fmt: skip
+        training = group(tr("Meta-train a new MAML live"), self.beta, self.iterations,
+                         self.train_button, self.progress, note=tr("(α, β, order, steps ≤ 5)"))  # fmt: skip
         return [test_time, training]
 
 
