@@ -18,6 +18,7 @@ from torch import nn
 
 from mamllib.checks import check_int
 from mamllib.experiments.navigation import NavigationConfig, evaluate_policy
+from mamllib.i18n import tr, tr_count, tr_label
 from mamllib.rl.env import sample_goals
 from mamllib.viz.dashboard import Dashboard, group
 from mamllib.viz.plots import color_for, path_limit, plot_paths, plot_returns, plural
@@ -80,20 +81,28 @@ class NavigationDashboard(Dashboard):
         self.policies = {label: policies[label] for label in SHOWN}
         self.generator = torch.Generator().manual_seed(seed)
         self.noise_seed = noise_seed
-        self.goal_x = W.FloatSlider(value=0.3, min=-0.5, max=0.5, step=0.01, description="goal x")
-        self.goal_y = W.FloatSlider(value=-0.2, min=-0.5, max=0.5, step=0.01, description="goal y")
-        self.random_goal = W.Button(description="random goal", icon="refresh")
+        self.goal_x = W.FloatSlider(
+            value=0.3, min=-0.5, max=0.5, step=0.01, description=tr("goal x")
+        )
+        self.goal_y = W.FloatSlider(
+            value=-0.2, min=-0.5, max=0.5, step=0.01, description=tr("goal y")
+        )
+        self.random_goal = W.Button(description=tr("random goal"), icon="refresh")
         self.alpha = W.FloatLogSlider(value=0.1, base=10, min=-3, max=0, step=0.05,
-                                      description="α step 1", readout_format=".3f")  # fmt: skip
+                                      description=tr("α step 1"), readout_format=".3f")  # fmt: skip
         self.alpha_later = W.FloatLogSlider(value=0.05, base=10, min=-3, max=0, step=0.05,
-                                            description="α later", readout_format=".3f")  # fmt: skip
-        self.steps = W.IntSlider(value=3, min=0, max=5, description="steps")
-        self.episodes = W.IntSlider(value=episodes, min=2, max=40, description="episodes")
+                                            description=tr("α later"), readout_format=".3f")  # fmt: skip
+        self.steps = W.IntSlider(value=3, min=0, max=5, description=tr("steps"))
+        self.episodes = W.IntSlider(value=episodes, min=2, max=40, description=tr("episodes"))
         # The gradient steps refuse α = 0: to see θ without adapting, look at 0 steps.
         smallest, largest = (self.alpha.base**e for e in (self.alpha.min, self.alpha.max))
         self.alpha_note = W.HTML(
-            f"<small>α from {smallest:.3g} (the smallest: θ barely moves) to {largest:.3g}; "
-            "θ before adapting: the 0-step panels</small>"
+            tr(
+                "<small>α from {smallest:.3g} (the smallest: θ barely moves) to {largest:.3g}; "
+                "θ before adapting: the 0-step panels</small>",
+                smallest=smallest,
+                largest=largest,
+            )
         )
         self.random_goal.on_click(lambda _: self.draw_goal())
         # Adapt when a slider is let go (or moved with a key), not at every position of a
@@ -145,9 +154,9 @@ class NavigationDashboard(Dashboard):
         for row, (label, paths) in enumerate(view.paths.items()):
             for k, positions in enumerate(paths):
                 ax = fig.add_subplot(grid[row, k])
+                name = tr_label(f"{label}, {plural(k, 'step')}")
                 plot_paths(positions, view.goal, color=color_for(label), lim=lim,
-                           title=f"{label}, {plural(k, 'step')}: {view.returns[label][k]:.1f}",
-                           ax=ax)  # fmt: skip
+                           title=f"{name}: {view.returns[label][k]:.1f}", ax=ax)  # fmt: skip
                 if k == 0:
                     ax.set_ylabel("y")
                 if row == len(view.paths) - 1:
@@ -160,14 +169,15 @@ class NavigationDashboard(Dashboard):
 
     def status_text(self, view: NavigationView) -> str:
         """Each policy's average return after the last step."""
-        return f"average return after {plural(len(view.inner_lrs), 'step')}: " + ", ".join(
-            f"<b>{label}</b> {r[-1]:.1f}" for label, r in view.returns.items()
+        after = tr_count(len(view.inner_lrs), "step")
+        return tr("average return after {after}: ", after=after) + ", ".join(
+            f"<b>{tr_label(label)}</b> {r[-1]:.1f}" for label, r in view.returns.items()
         )
 
     # ----------------------------------------------------------------- layout
 
     def controls(self) -> list[W.Widget]:
-        goal = group("task: the goal", self.goal_x, self.goal_y, self.random_goal)
-        adapt = group("adaptation", self.alpha, self.alpha_later, self.steps, self.episodes,
+        goal = group(tr("task: the goal"), self.goal_x, self.goal_y, self.random_goal)
+        adapt = group(tr("adaptation"), self.alpha, self.alpha_later, self.steps, self.episodes,
                       self.alpha_note)  # fmt: skip
         return [goal, adapt]
