@@ -118,6 +118,8 @@ def test_chinese_sinusoid_dashboard_under_voila(browser, tmp_path):
             board = dashboard(page, marker)
             plot(board).wait_for(timeout=PAGE_S * 1000)
             page.screenshot(path=artifacts_dir() / "voila_zh_01_sinusoid.png")
+            # the picture a Chinese deck can show (figures/screenshots/zh/, slides --lang zh)
+            board.screenshot(path=artifacts_dir() / "zh_dashboard_01_sinusoid.png")
             # the widgets' labels, the status table and the page's text are Chinese
             assert slider(board, ZH["α (inner lr)"]).count() == 1
             assert board.get_by_text(ZH["learner"], exact=True).count() >= 1

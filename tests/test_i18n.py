@@ -74,6 +74,9 @@ def test_labels_translate_where_drawn_and_keep_their_colour(lang):
     assert i18n.tr_label(label) == "MAML（一阶），3 步（发散）"
     assert i18n.tr_label("pre-trained (best α), 1 step") == "预训练（最佳 α），1 步"
     assert i18n.tr_count(5, "task") == "5 个任务"
+    assert i18n.tr_label("pre-trained (α = 0.01, also the best α)") == (
+        "预训练 (α = 0.01, also the best α)"  # a comma of the English text is left alone
+    )
     assert color_for(label) == "tab:orange"  # the data keeps the English label
 
 

@@ -111,7 +111,7 @@ def tr(text: str, /, **fields: object) -> str:
     return translated.format(**fields) if fields else translated
 
 
-_STEPS = re.compile(r"\b(\d+) (step|task|shot|way)s?\b")
+_COUNT = re.compile(r"(, )?\b(\d+) (step|task|shot|way)s?\b")
 
 
 def tr_label(label: str) -> str:
@@ -122,9 +122,16 @@ def tr_label(label: str) -> str:
         return label
     if label in texts:
         return texts[label]
-    for term in sorted((t for t in texts if t.startswith("label:")), key=len, reverse=True):
+    terms = (t for t in texts if t.startswith("label:") and t != "label:, ")
+    for term in sorted(terms, key=len, reverse=True):
         label = label.replace(term.removeprefix("label:"), texts[term])
-    return _STEPS.sub(lambda m: tr_count(int(m.group(1)), m.group(2)), label)
+    return _COUNT.sub(
+        lambda m: (
+            (texts.get("label:, ", ", ") if m.group(1) else "")
+            + tr_count(int(m.group(2)), m.group(3))
+        ),
+        label,
+    )
 
 
 def tr_count(n: int, word: str) -> str:
