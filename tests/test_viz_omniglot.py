@@ -14,7 +14,7 @@ from mamllib.experiments import load_learner
 from mamllib.experiments.omniglot import OmniglotConfig, accuracy_curve
 from mamllib.paper.omniglot import FIRST_ORDER, checkpoint_paths, load_learners
 from mamllib.tasks.omniglot import split_characters
-from mamllib.viz.omniglot import OmniglotDashboard
+from mamllib.viz.omniglot import OmniglotDashboard, figure_query_batching
 
 LEARNERS = {"MAML", "pre-trained", "scratch"}
 
@@ -191,3 +191,31 @@ def test_figures_draw(dashboard):
     fig = dashboard.figure()
     assert len(fig.axes) == 4
     assert "MAML" in fig.axes[1].get_title() and "pre-trained" in fig.axes[2].get_title()
+
+
+def test_query_batching_figure_has_a_bar_per_learner_and_batching():
+    """A panel per setting; in each, a bar (its height the accuracy) for every learner and
+    way of batching the query images, and chance drawn."""
+    import json
+
+    import matplotlib.pyplot as plt
+    from matplotlib.container import BarContainer
+
+    from mamllib.paths import RESULTS
+
+    results = json.loads((RESULTS / "omniglot.json").read_text())
+    figure = figure_query_batching(results)
+    axes = [ax for ax in figure.axes if ax.patches]
+    settings = sorted((r for r in results["settings"].values() if "query_batching" in r),
+                      key=lambda r: r["n_way"])  # fmt: skip
+    assert len(axes) == len(settings) >= 1
+    for ax, r in zip(axes, settings):
+        bars = [bar for c in ax.containers if isinstance(c, BarContainer) for bar in c]
+        heights = sorted(round(bar.get_height(), 6) for bar in bars)
+        expected = sorted(round(100 * s["mean"], 6) for by in r["query_batching"].values()
+                          for s in by.values())  # fmt: skip
+        assert heights == expected
+        assert any(line.get_ydata()[0] == 100 / r["n_way"] for line in ax.lines)
+    plt.close(figure)
+    with pytest.raises(ValueError, match="no setting"):
+        figure_query_batching({"num_tasks": 1, "settings": {"5-way 1-shot": {"n_way": 5}}})

@@ -34,23 +34,24 @@ NON_TRANSDUCTIVE_LABEL = "each with the support set only (non-transductive)"
 QUERY_CHUNK = 8
 PROTOCOL = {
     "transductive": (
-        '"curves", the paper\'s protocol: after the inner steps on the support set, all 15 '
-        "query images of every class of a task (75 at 5-way, 300 at 20-way) pass through the "
-        "network together, and its batch norm normalises them with their own batch statistics "
-        "(no running statistics, as in the paper), so each query image's prediction depends "
-        "on the other query images of its task"
+        '"curves": transductive, the paper\'s protocol: after the inner steps on the support '
+        "set, all 15 query images of every class of a task (75 at 5-way, 300 at 20-way) pass "
+        "through the network together, and its batch norm normalises them with their own batch "
+        "statistics (no running statistics, as in the paper), so each query image's prediction "
+        "depends on the other query images of its task"
     ),
     "non_transductive": (
-        '"non_transductive": after the same inner steps, each query image passes through the '
-        "network with the task's support set only (N·K + 1 images), so batch norm's statistics "
-        "come from the support set and that one image, never from the other query images (one "
-        "of the normalisations TaskNorm, Bronskill et al. 2020, studies); accuracy after the "
-        "setting's test-time steps"
+        '"non_transductive": after the same inner steps on the same test tasks, each query '
+        "image passes through the network with the task's support set only (N·K + 1 images), "
+        "so batch norm's statistics come from the support set and that one image, never from "
+        "the other query images (one of the normalisations TaskNorm, Bronskill et al. 2020, "
+        'studies); an entry with "counted" classified only those query images of every task '
+        "(each on its own, so it estimates the same accuracy, less precisely)"
     ),
     "query_batching": (
-        '"query_batching": the accuracy after the test-time steps on the same query images '
-        "passed through the network 1 per class together (N images a pass), 5 per class "
-        '(5·N), all together (the paper\'s protocol: the last point of "curves"), each with '
+        '"query_batching": the accuracy after the inner steps on the same query images passed '
+        "through the network 1 per class together (N images a pass), 5 per class (5·N), all "
+        'together (transductive, the paper\'s protocol: the last point of "curves"), each with '
         "the support set only (non-transductive), or one at a time"
     ),
 }

@@ -337,7 +337,9 @@ def figure_query_batching(results: Mapping, axes=None) -> Figure:
     if not settings:
         raise ValueError("no setting in results has query_batching numbers")
     if axes is None:
-        _, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 4.6), squeeze=False)
+        _, axes = plt.subplots(
+            1, len(settings), figsize=(max(8, 6.5 * len(settings)), 4.8), squeeze=False
+        )
     axes = np.asarray(axes).reshape(-1)
     for ax, (setting, r) in zip(axes, settings):
         learners = list(r["query_batching"])
@@ -356,7 +358,7 @@ def figure_query_batching(results: Mapping, axes=None) -> Figure:
             if "paper" in b or "non-transductive" in b:
                 ax.axvspan(i - 0.45, i + 0.45, color="0.9" if "paper" in b else "#e3f4e3", zorder=0)
         ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label="chance (1/N)")
-        ax.set_xticks(np.arange(len(batchings)), [textwrap.fill(b, 16, break_on_hyphens=False) for b in batchings],
+        ax.set_xticks(np.arange(len(batchings)), [textwrap.fill(b, 18, break_on_hyphens=False, break_long_words=False) for b in batchings],
                       fontsize=8)  # fmt: skip
         ax.set_ylim(0, 112)
         ax.set_ylabel("query accuracy (%)")
