@@ -7,15 +7,21 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
 
 class MLP(nn.Sequential):
-    """A fully connected ReLU network; the paper's sinusoid regressor is ``MLP((1, 40, 40, 1))``.
+    """A fully connected network; the paper's sinusoid regressor is ``MLP((1, 40, 40, 1))``.
 
     Args:
         sizes: layer widths, input first and output last.
+        activation: between the layers, ``"relu"`` (the paper's networks) or ``"tanh"``
+            (rllab's default policy, which the paper's code used for its random baseline).
     """
 
-    def __init__(self, sizes: Sequence[int] = (1, 40, 40, 1)):
+    def __init__(self, sizes: Sequence[int] = (1, 40, 40, 1), activation: str = "relu"):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r}: valid are {sorted(ACTIVATIONS)}")
         sizes = tuple(sizes)
         if len(sizes) < 2 or any(
             isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes
@@ -27,7 +33,7 @@ class MLP(nn.Sequential):
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(fan_in, fan_out))
             if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
+                layers.append(ACTIVATIONS[activation]())
         super().__init__(*layers)
         self.sizes = sizes
 

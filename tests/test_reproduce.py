@@ -80,7 +80,10 @@ def test_bad_arguments_are_one_line(argv, message, capsys):
     "domain, names",
     [
         ("sinusoid", ["sinusoid_fits.png", "sinusoid_mse_vs_steps.png"]),
-        ("navigation", ["navigation_returns.png", "navigation_trajectories.png"]),
+        (
+            "navigation",
+            ["navigation_returns.png", "navigation_step_size.png", "navigation_trajectories.png"],
+        ),
     ],
 )
 def test_a_domain_writes_its_results_figures_and_table(domain, names, tmp_path, capsys):

@@ -18,6 +18,7 @@ from mamllib.viz.figures import (
     figure_omniglot_curves,
     figure_sinusoid_curves,
     figure_sinusoid_fits,
+    figure_step_size_sweep,
     plot_cost,
 )
 from mamllib.viz.plots import COLORS, GOAL_SQUARE, MAX_LIMIT
@@ -85,11 +86,37 @@ def test_omniglot_figure_shares_one_accuracy_axis_with_chance():
 
 
 def test_navigation_returns_legend_beside_the_curves():
-    fig = figure_navigation_returns(_results("navigation"))
-    (ax,) = fig.axes
-    assert not overlaps(fig, ax.get_legend(), ax)
-    looks = [look(line) for line in labelled_curves(ax).values() if "paper" not in line.get_label()]
-    assert len({(ls, m) for _, ls, m in looks}) == len(looks)
+    """A panel per protocol, one legend beside the last, hiding no panel."""
+    results = _results("navigation")
+    fig = figure_navigation_returns(results)
+    assert len(fig.axes) == len(results["protocols"])
+    legend = fig.axes[-1].get_legend()
+    assert not any(overlaps(fig, legend, ax) for ax in fig.axes)
+    assert [ax.get_legend() for ax in fig.axes[:-1]] == [None] * (len(fig.axes) - 1)
+    for ax in fig.axes:
+        looks = [
+            look(line) for line in labelled_curves(ax).values() if "paper" not in line.get_label()
+        ]
+        assert len({(ls, m) for _, ls, m in looks}) == len(looks) == 4  # and the optimum
+
+
+def test_step_size_sweep_figure_draws_every_policy_twice():
+    """Against α and against α/σ²: the same returns, x scaled by each policy's 1/σ²."""
+    sweep = _results("navigation")["step_size_sweep"]
+    fig = figure_step_size_sweep(sweep)
+    by_alpha, by_scaled = (labelled_curves(ax) for ax in fig.axes[:2])
+    assert (
+        set(by_alpha)
+        == set(by_scaled)
+        == {f"{key} (σ = {entry['sigma']:.2f})" for key, entry in sweep["policies"].items()}
+    )
+    for key, entry in sweep["policies"].items():
+        label = f"{key} (σ = {entry['sigma']:.2f})"
+        np.testing.assert_allclose(by_alpha[label].get_xdata(), sweep["alphas"])
+        np.testing.assert_allclose(
+            by_scaled[label].get_xdata(), np.asarray(sweep["alphas"]) / entry["sigma"] ** 2
+        )
+        np.testing.assert_allclose(by_scaled[label].get_ydata(), entry["after_one_step"])
 
 
 def test_navigation_paths_figure_shares_its_axes():
@@ -126,6 +153,6 @@ def test_figures_draw_into_the_axes_they_are_given():
     fig, given = plt.subplots(1, 3)
     assert figure_sinusoid_curves(_results("sinusoid"), axes=given) is fig
     assert all(ax.get_title().startswith("K = ") for ax in given)
-    fig, ax = plt.subplots()
-    assert figure_navigation_returns(_results("navigation"), ax=ax) is fig
-    assert ax.get_xlabel() == "number of gradient steps"
+    fig, axes = plt.subplots(1, 2)
+    assert figure_navigation_returns(_results("navigation"), axes=axes) is fig
+    assert all(ax.get_xlabel() == "number of gradient steps" for ax in axes)

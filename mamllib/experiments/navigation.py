@@ -68,6 +68,8 @@ class NavigationConfig(MetaTrainingConfig):
         eval_steps: adaptation steps in evaluation (3).
         eval_inner_lr: α of the evaluation steps after the first (the first uses
             ``inner_lr``): the paper's 0.1 then 0.05.
+        activation: the policy's hidden activation, ``"relu"`` (the paper's policies) or
+            ``"tanh"`` (rllab's default, the paper's code's randomly initialised baseline).
     """
 
     inner_lr: float = 0.1
@@ -92,6 +94,7 @@ class NavigationConfig(MetaTrainingConfig):
     eval_episodes: int = 40
     eval_steps: int = 3
     eval_inner_lr: float = 0.05
+    activation: str = "relu"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -122,6 +125,8 @@ class NavigationConfig(MetaTrainingConfig):
                 raise ValueError(f"{name} must be in (0, 1], got {value!r}")
         if not math.isfinite(self.init_log_std):
             raise ValueError(f"init_log_std must be finite, got {self.init_log_std!r}")
+        if self.activation not in ("relu", "tanh"):
+            raise ValueError(f"activation={self.activation!r}: valid are 'relu', 'tanh'")
         if self.oracle and self.method != "pretrain":
             raise ValueError(
                 f"oracle=True needs method='pretrain' (it knows the goal), got {self.method!r}"
@@ -138,7 +143,8 @@ class NavigationConfig(MetaTrainingConfig):
 def build_navigation_policy(config: NavigationConfig, device: torch.device | str = "cpu"):
     """The Gaussian MLP policy (observing the goal too for the oracle)."""
     obs_dim = 4 if config.oracle else 2
-    return GaussianMLPPolicy(obs_dim, 2, config.hidden, config.init_log_std).to(device)
+    return GaussianMLPPolicy(obs_dim, 2, config.hidden, config.init_log_std,
+                             config.activation).to(device)  # fmt: skip
 
 
 def evaluate_policy(

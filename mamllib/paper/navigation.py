@@ -9,10 +9,12 @@ and each policy's paths on one goal to ``figures/navigation_trajectories.png``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
@@ -28,8 +30,12 @@ from mamllib.experiments.navigation import (
 )
 from mamllib.paths import CHECKPOINTS as FOLDER
 from mamllib.progress_bar import progress as progress_bar
-from mamllib.rl.env import PointNavigation, sample_goals
-from mamllib.viz.figures import figure_navigation_paths, figure_navigation_returns
+from mamllib.rl.env import PointNavigation
+from mamllib.viz.figures import (
+    figure_navigation_paths,
+    figure_navigation_returns,
+    figure_step_size_sweep,
+)
 
 # Table 4 of Finn et al. (2017): average return after 0, 1, 2, 3 gradient steps.
 PAPER_TABLE4 = {
@@ -37,20 +43,54 @@ PAPER_TABLE4 = {
     "pre-trained": (-40.81, -19.73, -11.72, -8.47),
     "random": (-82.7, -58.0, -53.8, -46.8),  # read off the paper's Figure 5 ("about")
 }
-CHECKPOINTS = {
-    "MAML": FOLDER / "navigation_maml.pt",
-    "pre-trained": FOLDER / "navigation_pretrain.pt",
-    "oracle": FOLDER / "navigation_oracle.pt",
-}
-TEST_SEED = 2017  # the 40 test goals; training and validation goals come from other seeds
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One way to measure Table 4: the test step sizes and the policies trained for them.
+
+    Attributes:
+        title: what the protocol follows, in a few words (figure and table titles).
+        inner_lrs: α of the 1st, 2nd, 3rd test step.
+        checkpoints: label ("MAML", "pre-trained") -> the shipped policy's file.
+    """
+
+    title: str
+    inner_lrs: tuple[float, ...]
+    checkpoints: dict[str, Path]
+
+
+# The paper's text (Appendix A.2): α = 0.1 in training and for the first test step, then
+# 0.05. Its released code (cbfinn/maml_rl, maml_examples/test_maml_point.py): the MAML
+# policy meta-trained with α = 0.5 (100 iterations, 20 goals per meta-batch); at test,
+# vanilla policy gradient with a first step of 0.5, then 0.25, on 40 episodes of 100 steps.
+PROTOCOLS = {
+    "text": Protocol("the paper's text: α = 0.1, then 0.05", (0.1, 0.05, 0.05), {
+        "MAML": FOLDER / "navigation_maml.pt",
+        "pre-trained": FOLDER / "navigation_pretrain.pt",
+    }),
+    "code": Protocol("the paper's code: α = 0.5, then 0.25", (0.5, 0.25, 0.25), {
+        "MAML": FOLDER / "navigation_maml_code.pt",
+        "pre-trained": FOLDER / "navigation_pretrain_code.pt",
+    }),
+}  # fmt: skip
+CHECKPOINTS = {**PROTOCOLS["text"].checkpoints, "oracle": FOLDER / "navigation_oracle.pt"}
+TEST_SEED = 1  # the paper's code's test goals: numpy seed 1 (``test_goals``)
 NOISE_SEED = 4  # action noise of the evaluation episodes
 RANDOM_INIT_SEED = 1  # the randomly initialised policy of the baseline
 PLOT_ORDER = ("MAML", "pre-trained", "random", "oracle")
+# α of the single step in the step-size sweep (``step_size_sweep``).
+SWEEP_ALPHAS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 def test_goals(num_goals: int = 40, seed: int = TEST_SEED) -> Tensor:
-    """The fixed test goals of Table 4's reproduction, ``[num_goals, 2]``."""
-    return sample_goals(num_goals, torch.Generator().manual_seed(seed))
+    """The test goals of the paper's code, ``[num_goals, 2]``: ``np.random.seed(1)``, then
+    ``np.random.uniform(-0.5, 0.5, size=(40, 2))`` (``maml_examples/test_maml_point.py``).
+
+    Training and validation goals come from torch generators, a different stream.
+    """
+    rng = np.random.RandomState(seed)
+    return torch.tensor(rng.uniform(-0.5, 0.5, size=(num_goals, 2)), dtype=torch.float32)
 
 
 def optimal_returns(goals: Tensor, horizon: int = 100) -> Tensor:
@@ -86,31 +126,62 @@ def load_policy(
     return policy, saved_config(NavigationExperiment, ckpt, path), ckpt
 
 
-def load_learners(
-    device: torch.device | str = "cpu",
-) -> dict[str, tuple[nn.Module, NavigationConfig]]:
-    """The shipped MAML, pre-trained (and oracle, if shipped) policies, and a random one.
+def random_policy(config: NavigationConfig, device: torch.device | str = "cpu") -> nn.Module:
+    """The randomly initialised baseline: a fresh policy as the paper's code built it.
 
-    The random policy is a fresh initialisation (seed ``RANDOM_INIT_SEED``) with the
-    MAML run's config, so it is adapted with the same steps.
+    rllab's default ``GaussianMLPPolicy`` (tanh hidden layers, Xavier-uniform weights,
+    σ = 1), which ``test_maml_point.py`` creates for its random baseline, with the seed
+    ``RANDOM_INIT_SEED``. (With ReLU layers, as the MAML policy has, the same steps gain
+    about half as much: ``notebooks/03_rl_navigation.ipynb``, section 8.)
+    """
+    torch.manual_seed(RANDOM_INIT_SEED)
+    fresh = replace(config, method="maml", oracle=False, activation="tanh")
+    return build_navigation_policy(fresh, device).eval()
+
+
+def load_learners(
+    device: torch.device | str = "cpu", protocol: str = "text"
+) -> dict[str, tuple[nn.Module, NavigationConfig]]:
+    """One protocol's MAML and pre-trained policies, the random one (and the oracle).
+
+    The random policy (``random_policy``) gets the MAML run's config, so it is adapted
+    with the same steps.
 
     Returns:
         label -> ``(policy, config)``, in ``PLOT_ORDER``.
 
     Raises:
-        FileNotFoundError: the MAML policy is not shipped.
+        ValueError: an unknown protocol.
+        FileNotFoundError: the protocol's MAML policy is not shipped.
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: valid are {sorted(PROTOCOLS)}")
+    files = {**PROTOCOLS[protocol].checkpoints, "oracle": CHECKPOINTS["oracle"]}
     found = {}
-    for label, path in CHECKPOINTS.items():
+    for label, path in files.items():
         if path.is_file():
             policy, config, _ = load_policy(path, device)
             found[label] = (policy, config)
     if "MAML" not in found:
-        raise FileNotFoundError(f"no MAML navigation checkpoint at {CHECKPOINTS['MAML']}")
+        raise FileNotFoundError(f"no MAML navigation checkpoint at {files['MAML']}")
     config = found["MAML"][1]
-    torch.manual_seed(RANDOM_INIT_SEED)
-    found["random"] = (build_navigation_policy(config, device).eval(), config)
+    found["random"] = (random_policy(config, device), config)
     return dict(sorted(found.items(), key=lambda kv: list(PLOT_ORDER).index(kv[0])))
+
+
+def checkpoint_summary(path: Path) -> dict[str, Any]:
+    """File, iterations, training time, hardware and commands of one shipped policy."""
+    ckpt = load_checkpoint(path)
+    return {
+        "file": path.name,
+        "iteration": ckpt["iteration"],
+        "iterations_planned": ckpt["config"]["iterations"],
+        "inner_lr": ckpt["config"]["inner_lr"],
+        "fvp_fraction": ckpt["config"]["fvp_fraction"],
+        "wall_time_s": ckpt["wall_time_s"],
+        "trained_on": ckpt["provenance"]["hardware"],
+        "commands": [s["command"] for s in ckpt.get("sessions", [])],
+    }
 
 
 def evaluate(
@@ -119,78 +190,138 @@ def evaluate(
     progress: bool = False,
     *,
     episodes: int = 40,
+    protocols: Sequence[str] = tuple(PROTOCOLS),
+    sweep: bool = True,
 ) -> dict[str, Any]:
-    """Table 4: every policy's mean return after 0..3 steps on the same test goals.
+    """Table 4 under each protocol: every policy's mean return after 0..3 steps.
 
-    MAML, pre-trained and random policies take the paper's steps (α = 0.1, then 0.05,
-    ``episodes`` fresh episodes per goal and step); a trained oracle (told the goal), if
-    shipped, is not adapted. ``"optimal"`` is the best return possible on each goal
-    (``optimal_returns``): the ceiling the paper's oracle line stands for.
-    ``progress=True`` shows a bar over the policies.
+    Under each protocol, its MAML, pre-trained and the random policy take its steps
+    (``Protocol.inner_lrs``, ``episodes`` fresh episodes per goal and step) on the same
+    test goals with the same action noise. A trained oracle (told the goal), if shipped,
+    is not adapted; ``"optimal"`` is the best return possible on each goal
+    (``optimal_returns``), the ceiling the paper's oracle line stands for. Then, with
+    ``sweep=True``, the step-size sweep (``step_size_sweep``, about 80 s on a 2-core
+    CPU). ``progress=True`` shows a bar over the policies.
 
     Returns:
-        ``results/navigation.json``: ``"returns"``: label -> mean and 95% CI over the
-        goals per step (``summarize_returns``); ``"checkpoints"``: label -> file,
-        iterations, training time, hardware and commands; the goals' and noise's seeds,
-        the α per step, the hardware and the paper's Table 4.
+        ``results/navigation.json``: ``"protocols"``: name -> title, α per step,
+        ``"returns"`` (label -> mean and 95% CI over the goals per step,
+        ``summarize_returns``) and ``"checkpoints"`` (``checkpoint_summary``);
+        ``"reference"``: the oracle's and the optimal return; ``"step_size_sweep"``; the
+        goals' and noise's seeds, the hardware and the paper's Table 4.
     """
     check_int("num_goals", num_goals, 2)
     check_int("episodes", episodes, 1)
-    policies = load_learners(device)
+    for name in protocols:
+        if name not in PROTOCOLS:
+            raise ValueError(f"protocol={name!r}: valid are {sorted(PROTOCOLS)}")
     goals = test_goals(num_goals)
-    maml_config = policies["MAML"][1]
     results: dict[str, Any] = {
         "num_goals": num_goals,
         "episodes": episodes,
-        "inner_lrs": list(maml_config.eval_inner_lrs),
         "test_seed": TEST_SEED,
         "noise_seed": NOISE_SEED,
         "hardware": hardware(device),
         "torch": str(torch.__version__),
         "paper_table4": {k: list(v) for k, v in PAPER_TABLE4.items()},
-        "returns": {},
-        "checkpoints": {},
+        "protocols": {},
+        "reference": {},
     }
-    for label in progress_bar(policies, desc="policies", unit="policy", enabled=progress):
-        policy, config = policies[label]
-        lrs = () if config.oracle else maml_config.eval_inner_lrs
+    bar = progress_bar(total=3 * len(protocols) + 1, desc="policies", unit="policy",
+                       enabled=progress)  # fmt: skip
+    for name in protocols:
+        protocol = PROTOCOLS[name]
+        policies = load_learners(device, name)
+        returns = {}
+        for label in ("MAML", "pre-trained", "random"):
+            if label in policies:
+                policy, config = policies[label]
+                out = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
+                                      inner_lrs=protocol.inner_lrs)  # fmt: skip
+                returns[label] = summarize_returns(out.returns)
+            bar.update()
+        results["protocols"][name] = {
+            "title": protocol.title,
+            "inner_lrs": list(protocol.inner_lrs),
+            "returns": returns,
+            "checkpoints": {label: checkpoint_summary(path)
+                            for label, path in protocol.checkpoints.items() if path.is_file()},
+        }  # fmt: skip
+    if CHECKPOINTS["oracle"].is_file():
+        policy, config, _ = load_policy(CHECKPOINTS["oracle"], device)
         out = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
-                              inner_lrs=lrs)  # fmt: skip
-        results["returns"][label] = summarize_returns(out.returns)
-    results["returns"]["optimal"] = summarize_returns(
-        optimal_returns(goals, maml_config.horizon).unsqueeze(1)
-    )
-    for label, path in CHECKPOINTS.items():
-        if path.is_file():
-            ckpt = load_checkpoint(path)
-            results["checkpoints"][label] = {
-                "file": path.name,
-                "iteration": ckpt["iteration"],
-                "iterations_planned": ckpt["config"]["iterations"],
-                "wall_time_s": ckpt["wall_time_s"],
-                "trained_on": ckpt["provenance"]["hardware"],
-                "commands": [s["command"] for s in ckpt.get("sessions", [])],
-            }
+                              inner_lrs=())  # fmt: skip
+        results["reference"]["oracle"] = summarize_returns(out.returns)
+        results["reference"]["oracle"]["checkpoint"] = checkpoint_summary(CHECKPOINTS["oracle"])
+    bar.update()
+    bar.close()
+    results["reference"]["optimal"] = summarize_returns(optimal_returns(goals, 100).unsqueeze(1))
+    if sweep:
+        results["step_size_sweep"] = step_size_sweep(num_goals, episodes, device=device)
     return results
 
 
-def navigation_paths(goal_index: int = 0, steps: int = 3, episodes: int = 10) -> dict[str, Any]:
-    """What the paths figure shows (``viz.figures.figure_navigation_paths``): the MAML,
-    pre-trained and random policies on one test goal, after 0..steps policy-gradient steps
-    with MAML's α per step.
+def step_size_sweep(
+    num_goals: int = 40,
+    episodes: int = 40,
+    alphas: Sequence[float] = SWEEP_ALPHAS,
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """Why a baseline can get worse after a step: the return after ONE step against α.
+
+    For every shipped MAML and pre-trained policy (both protocols), on the test goals:
+    the return after one policy-gradient step of each α, and the policy's action noise σ.
+    The REINFORCE step moves the mean by about α/σ² times what it moves a σ = 1 policy
+    (∇_μ log π = (a − μ)/σ²), so a policy whose σ shrank in training needs a smaller α.
+
+    Returns:
+        ``{"alphas": [...], "policies": {"<label>, <protocol>": {"sigma", "before",
+        "after_one_step": [mean per α], "ci95": [...]}}}``.
+    """
+    goals = test_goals(num_goals)
+    out: dict[str, Any] = {"alphas": list(alphas), "policies": {}}
+    for name, protocol in PROTOCOLS.items():
+        for label, path in protocol.checkpoints.items():
+            if not path.is_file():
+                continue
+            policy, config, _ = load_policy(path, device)
+            after, ci, before = [], [], None
+            for alpha in alphas:
+                r = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
+                                    inner_lrs=(alpha,))  # fmt: skip
+                summary = summarize_returns(r.returns)
+                before = summary["mean"][0]
+                after.append(summary["mean"][1])
+                ci.append(summary["ci95"][1])
+            out["policies"][f"{label}, {name}"] = {
+                "sigma": policy.log_std.exp().mean().item(),
+                "before": before,
+                "after_one_step": after,
+                "ci95": ci,
+            }
+    return out
+
+
+def navigation_paths(
+    goal_index: int = 0, steps: int = 3, episodes: int = 10, protocol: str = "code"
+) -> dict[str, Any]:
+    """What the paths figure shows (``viz.figures.figure_navigation_paths``): one
+    protocol's MAML, pre-trained and random policies on one test goal, after 0..steps
+    policy-gradient steps of that protocol's α.
 
     Args:
         goal_index: which of the test goals (``test_goals``).
         steps: the most inner steps.
         episodes: episodes per policy and step.
+        protocol: a key of ``PROTOCOLS``.
 
     Returns:
         ``{"goal": [2]``, ``"positions"``: label -> ``steps + 1`` tensors ``[E, H + 1, 2]``
         (the paths after each step), ``"returns"``: label -> ``[steps + 1]`` average return}.
     """
-    policies = {k: v for k, v in load_learners().items() if k != "oracle"}
+    policies = {k: v for k, v in load_learners(protocol=protocol).items() if k != "oracle"}
     goal = test_goals()[goal_index : goal_index + 1]
-    lrs = policies["MAML"][1].eval_inner_lrs[:steps]
+    lrs = PROTOCOLS[protocol].inner_lrs[:steps]
     outs = {label: evaluate_policy(policy, config, goal, seed=NOISE_SEED, episodes=episodes,
                                    inner_lrs=lrs, keep_trajectories=True)
             for label, (policy, config) in policies.items()}  # fmt: skip
@@ -204,46 +335,53 @@ def navigation_paths(goal_index: int = 0, steps: int = 3, episodes: int = 10) ->
 
 
 def figures(results: Mapping[str, Any]) -> dict[str, Figure]:
-    """The paper's Figure 5 and the policies' paths on the first test goal, by the file
-    name ``reproduce`` gives them.
+    """The paper's Figure 5 under each protocol, the step-size sweep and the policies'
+    paths on the first test goal (the code's protocol), by the file name ``reproduce``
+    gives them.
 
     Args:
         results: ``evaluate``'s output (``results/navigation.json``).
 
     Returns:
-        ``{"navigation_returns.png": Figure 5, "navigation_trajectories.png": the paths}``,
-        each figure's ``dpi`` the one it is saved with.
+        file name -> figure, each figure's ``dpi`` the one it is saved with.
     """
     returns = figure_navigation_returns(results)
     returns.set_dpi(120)
+    sweep = figure_step_size_sweep(results["step_size_sweep"])
+    sweep.set_dpi(120)
     paths = figure_navigation_paths(navigation_paths())
     paths.set_dpi(110)
-    return {"navigation_returns.png": returns, "navigation_trajectories.png": paths}
+    return {"navigation_returns.png": returns, "navigation_step_size.png": sweep,
+            "navigation_trajectories.png": paths}  # fmt: skip
 
 
 def table_markdown(results: Mapping[str, Any]) -> str:
-    """Table 4 of the paper beside ours: mean return ± 95% CI (over goals) per step."""
-    steps = range(len(results["returns"]["MAML"]["mean"]))
+    """Table 4 of the paper beside ours under each protocol: mean return ± 95% CI (over
+    goals) per step."""
+    first = next(iter(results["protocols"].values()))
+    steps = range(len(first["returns"]["MAML"]["mean"]))
     header = "| 2D navigation, average return | " + " | ".join(
         f"{s} step{'s' if s != 1 else ''}" for s in steps
     )
     lines = [header + " |", "|---" * (len(steps) + 1) + "|"]
     for label in ("MAML", "pre-trained", "random"):
-        if label not in results["returns"]:
-            continue
         paper = PAPER_TABLE4[label]
         about = "about " if label == "random" else ""
         lines.append(f"| {label}, paper | " + " | ".join(f"{about}{v:.2f}" for v in paper) + " |")
-        r = results["returns"][label]
-        lines.append(
-            f"| {label}, mamllib | "
-            + " | ".join(f"{m:.2f} ± {c:.2f}" for m, c in zip(r["mean"], r["ci95"]))
-            + " |"
-        )
+        for name, protocol in results["protocols"].items():
+            if label not in protocol["returns"]:
+                continue
+            r = protocol["returns"][label]
+            alphas = ", ".join(f"{a:g}" for a in protocol["inner_lrs"])
+            lines.append(
+                f"| {label}, mamllib, {name} protocol (α {alphas}) | "
+                + " | ".join(f"{m:.2f} ± {c:.2f}" for m, c in zip(r["mean"], r["ci95"]))
+                + " |"
+            )
     for label, name in (("oracle", "oracle (told the goal, not adapted)"),
                         ("optimal", "optimal return (knows the goal)")):  # fmt: skip
-        if label in results["returns"]:
-            r = results["returns"][label]
+        if label in results["reference"]:
+            r = results["reference"][label]
             lines.append(f"| {name}, mamllib | {r['mean'][0]:.2f} ± {r['ci95'][0]:.2f} |"
                          + " |" * (len(steps) - 1))  # fmt: skip
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """The paper's policy: a Gaussian whose mean is an MLP of the observation.
 
 π_θ(a | s) = 𝒩(μ_θ(s), diag(σ²)), μ_θ a 2 × 100 ReLU network, log σ a learned vector
-independent of s (rllab's ``GaussianMLPPolicy``, which the paper's code used).
+independent of s (rllab's ``GaussianMLPPolicy``, which the paper's code used; its default
+hidden activation, tanh, is what the code's randomly initialised baseline had).
 
 Actions live in the policy's own units; ``mamllib.rl.rollout`` maps [−1, 1] onto the
 environment's action box, as rllab's ``normalize`` wrapper did in the paper's code, so
@@ -30,6 +31,7 @@ class GaussianMLPPolicy(nn.Module):
         action_dim: action size (2: a velocity).
         hidden: hidden layer widths (the paper: (100, 100)).
         init_log_std: log σ at initialisation (rllab: 0, i.e. σ = 1).
+        activation: of the hidden layers, ``"relu"`` (the paper's MAML policy) or ``"tanh"``.
 
     Shapes: ``obs [..., obs_dim]`` -> ``(mean [..., action_dim], log_std [..., action_dim])``.
     """
@@ -40,9 +42,10 @@ class GaussianMLPPolicy(nn.Module):
         action_dim: int = 2,
         hidden: Sequence[int] = (100, 100),
         init_log_std: float = 0.0,
+        activation: str = "relu",
     ):
         super().__init__()
-        self.mean_net = MLP((obs_dim, *hidden, action_dim))
+        self.mean_net = MLP((obs_dim, *hidden, action_dim), activation)
         # rllab initialised weights Xavier-uniform and biases at zero.
         for layer in self.mean_net:
             if isinstance(layer, nn.Linear):

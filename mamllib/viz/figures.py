@@ -184,28 +184,70 @@ def figure_omniglot_curves(results: Mapping[str, Any], axes=None) -> Figure:
 # ----------------------------------------------------------------------------- navigation
 
 
-def figure_navigation_returns(results: Mapping[str, Any], ax: Axes | None = None) -> Figure:
-    """The paper's Figure 5: average return against the gradient steps on the test goals,
-    with the paper's returns and the optimal one.
+def figure_navigation_returns(results: Mapping[str, Any], axes=None) -> Figure:
+    """The paper's Figure 5 under each protocol: average return against the gradient
+    steps on the test goals, a panel per protocol, with the paper's returns and the
+    optimal one.
 
     Args:
         results: ``results/navigation.json`` (``paper.navigation.evaluate``).
-        ax: where to draw (default: a new 8 × 4.2 in figure).
+        axes: a row of one axes per protocol (default: a new figure).
 
     Returns:
         The figure.
     """
-    returns = results["returns"]
-    curves = {label: (r["mean"], r["ci95"]) for label, r in returns.items()
-              if label not in ("oracle", "optimal")}  # fmt: skip
-    paper = {label: results["paper_table4"][label] for label in curves}
-    oracle = returns["optimal"]["mean"][0]
-    ax = axes_or_new(ax, (8, 4.2))
-    plot_returns(curves, paper=paper, oracle=oracle, legend="outside", ax=ax,
-                 title=f"2D navigation, {results['num_goals']} test goals (cf. Figure 5)")  # fmt: skip
-    ax.set_ylabel("average return (− summed distance to the goal)")
-    ax.figure.tight_layout()
-    return ax.figure
+    protocols = results["protocols"]
+    fig, axes = _grid(axes, 1, len(protocols), figsize=(5.2 * len(protocols) + 2.2, 4.4),
+                      sharey=True)  # fmt: skip
+    oracle = results["reference"]["optimal"]["mean"][0]
+    for k, (name, protocol) in enumerate(protocols.items()):
+        curves = {label: (r["mean"], r["ci95"]) for label, r in protocol["returns"].items()}
+        paper = {label: results["paper_table4"][label] for label in curves}
+        alphas = ", ".join(f"{a:g}" for a in protocol["inner_lrs"])
+        plot_returns(curves, paper=paper, oracle=oracle,
+                     legend="outside" if k == len(protocols) - 1 else None, ax=axes[0, k],
+                     title=f"{name} protocol: α = {alphas}")  # fmt: skip
+    axes[0, 0].set_ylabel("average return (− summed distance)")
+    for ax in axes[0, 1:]:
+        ax.set_ylabel("")
+    fig.suptitle(f"2D navigation, {results['num_goals']} test goals (cf. the paper's Figure 5)")
+    fig.tight_layout()
+    return fig
+
+
+def figure_step_size_sweep(sweep: Mapping[str, Any], axes=None) -> Figure:
+    """Return after one policy-gradient step against its size, per shipped policy
+    (``paper.navigation.step_size_sweep``): against α (left) and against α/σ², the size
+    of the step measured in the policy's own action noise (right); each policy's return
+    before the step dotted.
+
+    Args:
+        sweep: ``results["step_size_sweep"]``.
+        axes: two axes side by side (default: a new figure).
+
+    Returns:
+        The figure.
+    """
+    fig, axes = _grid(axes, 1, 2, figsize=(12, 4.4), sharey=True)
+    alphas = np.asarray(sweep["alphas"], dtype=float)
+    for key, entry in sweep["policies"].items():
+        label, protocol = key.split(", ")
+        style = dict(style_for(label))
+        style["linestyle"] = "-" if protocol == "text" else "--"
+        mean = np.asarray(entry["after_one_step"], dtype=float)
+        for ax, x in zip(axes[0], (alphas, alphas / entry["sigma"] ** 2)):
+            ax.plot(x, mean, ms=4, label=f"{key} (σ = {entry['sigma']:.2f})", **style)
+            ax.axhline(entry["before"], color=style["color"], ls=":", lw=1)
+    for ax, xlabel in zip(axes[0], ("α (log scale)", "α / σ² (log scale)")):
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], -150))
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("average return after one step")
+    axes[0, 1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    fig.suptitle("One policy-gradient step of every size (dotted: the return before it)")
+    fig.tight_layout()
+    return fig
 
 
 def figure_navigation_paths(paths: Mapping[str, Any], axes=None) -> Figure:
