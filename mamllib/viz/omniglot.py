@@ -29,11 +29,12 @@ from mamllib.checks import check_positive_float
 from mamllib.data import OmniglotData, load_omniglot
 from mamllib.evaluate import adaptation_path
 from mamllib.experiments.omniglot import OmniglotConfig
+from mamllib.i18n import tr, tr_count, tr_label
 from mamllib.maml import MAML
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 from mamllib.viz.dashboard import FIRST_ORDER, Dashboard, diverged_text, group, status_table
 from mamllib.viz.images import plot_accuracy_steps, plot_adaptation, plot_support
-from mamllib.viz.plots import color_for, plural
+from mamllib.viz.plots import color_for
 
 REQUIRED = ("MAML", "pre-trained", "scratch")
 
@@ -157,21 +158,26 @@ class OmniglotDashboard(Dashboard):
 
         steps = min(config.eval_inner_steps, max_steps)
         has_fo = FIRST_ORDER in self.learners
-        self.task = W.IntSlider(value=0, min=0, max=num_tasks - 1, description="test task")
-        self.new_task = W.Button(description="new task", icon="refresh")
+        self.task = W.IntSlider(value=0, min=0, max=num_tasks - 1, description=tr("test task"))
+        self.new_task = W.Button(description=tr("new task"), icon="refresh")
         label = {"description_width": "100px"}  # wide enough for "inner steps S"
         self.alpha = W.FloatLogSlider(value=config.inner_lr, base=10, min=-2, max=0.5, step=0.05,
-                                      description="α (inner lr)", readout_format=".3f", style=label)  # fmt: skip
+                                      description=tr("α (inner lr)"), readout_format=".3f", style=label)  # fmt: skip
         self.steps = W.IntSlider(
-            value=steps, min=0, max=max_steps, description="inner steps S", style=label
+            value=steps, min=0, max=max_steps, description=tr("inner steps S"), style=label
         )
-        self.step = W.IntSlider(value=steps, min=0, max=steps, description="show step", style=label)
-        self.play = W.Play(value=steps, min=0, max=steps, interval=900, description="play")
+        self.step = W.IntSlider(
+            value=steps, min=0, max=steps, description=tr("show step"), style=label
+        )
+        self.play = W.Play(value=steps, min=0, max=steps, interval=900, description=tr("play"))
         W.jslink((self.play, "value"), (self.step, "value"))
-        self.order = W.ToggleButtons(options=["second-order", "first-order"], value="second-order",
-                                     description="MAML order", disabled=not has_fo)  # fmt: skip
+        self.order = W.ToggleButtons(options=[(tr(o), o) for o in ("second-order", "first-order")],
+                                     value="second-order", description=tr("MAML order"),
+                                     disabled=not has_fo)  # fmt: skip
         self.order_note = W.HTML(
-            "" if has_fo else f"<i>first-order: no checkpoint (no {FIRST_ORDER!r} learner)</i>"
+            ""
+            if has_fo
+            else tr("<i>first-order: no checkpoint (no {label!r} learner)</i>", label=FIRST_ORDER)
         )
         # Adapt when a slider is let go (or moved with a key), not at every position of a
         # drag: each value adapts three networks. A continuous slider would also send back
@@ -273,17 +279,17 @@ class OmniglotDashboard(Dashboard):
                  for k, (a, r) in enumerate(zip(view.alphabets, view.rotations))]  # fmt: skip
         support = fig.add_subplot(grid[0])
         plot_support(self.batch.x_support[0], self.batch.y_support[0], names,
-                     title=f"task {view.task_index}: support (K = {self.config.k_shot})",
+                     title=tr("task {task}: support (K = {k})", task=view.task_index, k=self.config.k_shot),
                      ax=support)  # fmt: skip
-        after = f"after {plural(view.step, 'step')}"
         for i, label in enumerate((view.maml, "pre-trained")):
             acc = view.accuracy[label][view.step]
             plot_adaptation(self.batch.x_query[0], view.y_query, view.probabilities[label],
-                            title=f"{label}, {after}: {_fraction(acc)}",
+                            title=tr("{label}, after {steps}: {accuracy}", label=tr_label(label),
+                                     steps=tr_count(view.step, "step"), accuracy=_fraction(acc)),
                             ax=fig.add_subplot(grid[1 + i]))  # fmt: skip
         curve = fig.add_subplot(grid[3])
         plot_accuracy_steps(view.accuracy, marked_step=view.step, chance=1 / n, ax=curve)
-        curve.set_title(f"this task, α = {view.inner_lr:.3g}", fontsize=10)
+        curve.set_title(tr("this task, α = {alpha:.3g}", alpha=view.inner_lr), fontsize=10)
         fig.subplots_adjust(left=0.085, right=0.99, top=0.9, bottom=0.12)
         return fig
 
@@ -294,23 +300,25 @@ class OmniglotDashboard(Dashboard):
             for label, acc in view.accuracy.items()
         }
         header = [
-            "query accuracy",
-            "0 steps",
-            f"shown: step {view.step}",
-            plural(view.steps, "step"),
+            tr("query accuracy"),
+            tr_count(0, "step"),
+            tr("shown: step {step}", step=view.step),
+            tr_count(view.steps, "step"),
         ]
-        return status_table(header, rows) + (
-            f"<small>{self.config.n_way}-way {self.config.k_shot}-shot, {self.k_query} query "
-            "images per class; chance = 1/N</small>"
+        return status_table(header, rows) + tr(
+            "<small>{n}-way {k}-shot, {q} query images per class; chance = 1/N</small>",
+            n=self.config.n_way,
+            k=self.config.k_shot,
+            q=self.k_query,
         )
 
     # ----------------------------------------------------------------- layout
 
     def controls(self) -> list[W.Widget]:
         return [
-            group("Test task", self.task, self.new_task),
-            group("Adapt at test time", self.alpha, self.steps, W.HBox([self.step, self.play])),
-            group("Checkpoint", self.order, self.order_note),
+            group(tr("Test task"), self.task, self.new_task),
+            group(tr("Adapt at test time"), self.alpha, self.steps, W.HBox([self.step, self.play])),
+            group(tr("Checkpoint"), self.order, self.order_note),
         ]
 
 
@@ -349,7 +357,9 @@ def figure_query_batching(results: Mapping, axes=None) -> Figure:
             means = [100 * r["query_batching"][label][b]["mean"] for b in batchings]
             cis = [100 * r["query_batching"][label][b]["ci95"] for b in batchings]
             x = np.arange(len(batchings)) + (i - (len(learners) - 1) / 2) * width
-            ax.bar(x, means, width, yerr=cis, label=label, color=color_for(label), capsize=2)
+            ax.bar(
+                x, means, width, yerr=cis, label=tr_label(label), color=color_for(label), capsize=2
+            )
             if label == "MAML":
                 for xi, mean, ci in zip(x, means, cis):
                     ax.annotate(f"{mean:.1f}", (xi, mean + ci), xytext=(0, 2), fontsize=7,
@@ -357,18 +367,28 @@ def figure_query_batching(results: Mapping, axes=None) -> Figure:
         for i, b in enumerate(batchings):  # the paper's protocol grey, the honest one green
             if "paper" in b or "non-transductive" in b:
                 ax.axvspan(i - 0.45, i + 0.45, color="0.9" if "paper" in b else "#e3f4e3", zorder=0)
-        ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label="chance (1/N)")
+        ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label=tr("chance (1/N)"))
         ax.set_xticks(np.arange(len(batchings)), [textwrap.fill(b, 18, break_on_hyphens=False, break_long_words=False) for b in batchings],
                       fontsize=8)  # fmt: skip
         ax.set_ylim(0, 112)
-        ax.set_ylabel("query accuracy (%)")
-        ax.set_title(f"Omniglot {setting}, after {plural(r['steps'], 'step')}", fontsize=10)
+        ax.set_ylabel(tr("query accuracy (%)"))
+        ax.set_title(
+            tr(
+                "Omniglot {setting}, after {steps}",
+                setting=setting,
+                steps=tr_count(r["steps"], "step"),
+            ),
+            fontsize=10,
+        )
     handles, labels = axes[0].get_legend_handles_labels()
     fig = axes[0].figure
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.suptitle(
-        f"The same adapted networks on the same query images, {results['num_tasks']} test tasks:"
-        "\nonly the images each query image passes through batch norm with differ",
+        tr(
+            "The same adapted networks on the same query images, {tasks} test tasks:\nonly the "
+            "images each query image passes through batch norm with differ",
+            tasks=results["num_tasks"],
+        ),
         fontsize=11,
     )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
