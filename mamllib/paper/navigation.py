@@ -317,7 +317,8 @@ def navigation_paths(
 
     Returns:
         ``{"goal": [2]``, ``"positions"``: label -> ``steps + 1`` tensors ``[E, H + 1, 2]``
-        (the paths after each step), ``"returns"``: label -> ``[steps + 1]`` average return}.
+        (the paths after each step), ``"returns"``: label -> ``[steps + 1]`` average return,
+        ``"inner_lrs"``: α of each step}.
     """
     policies = {k: v for k, v in load_learners(protocol=protocol).items() if k != "oracle"}
     goal = test_goals()[goal_index : goal_index + 1]
@@ -331,6 +332,7 @@ def navigation_paths(
             label: [traj.positions[0] for traj in out.trajectories] for label, out in outs.items()
         },
         "returns": {label: out.returns[0] for label, out in outs.items()},
+        "inner_lrs": list(lrs),
     }
 
 

@@ -277,8 +277,12 @@ def figure_navigation_paths(paths: Mapping[str, Any], axes=None) -> Figure:
                 ax.set_ylabel("y")
             if row == len(positions) - 1:
                 ax.set_xlabel("x")
+    alphas = paths.get("inner_lrs")
+    steps_text = f"0–{steps} policy-gradient steps" + (
+        f" (α = {', '.join(f'{a:g}' for a in alphas)})" if alphas else ""
+    )
     fig.suptitle(f"Paths to the goal ★ {tuple(round(v, 2) for v in goal.tolist())} after "
-                 f"0–{steps} policy-gradient steps (title: average return; the goal square dotted)")  # fmt: skip
+                 f"{steps_text}; panel title: average return; the goal square dotted")  # fmt: skip
     fig.tight_layout()
     return fig
 
