@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from mamllib.cost import increments, series
+from mamllib.i18n import tr, tr_label
 from mamllib.viz.plots import (
     axes_or_new,
     color_for,
@@ -71,20 +72,24 @@ def figure_sinusoid_fits(fits: Mapping[int, Mapping[str, Any]], axes=None) -> Fi
                 f"{label}, {plural(s, 'step')}": y for s, y in task["predictions"][label].items()
             }
             plot_fit(task["x"], task["y"], preds, task["x_support"], task["y_support"], legend=False,
-                     title=f"{label}, K = {k} support points", ax=axes[row, col])  # fmt: skip
+                     title=tr("{label}, K = {k} support points", label=tr_label(label), k=k),
+                     ax=axes[row, col])  # fmt: skip
     for ax in axes.flat:
         ax.label_outer()  # the axes are shared
     for row in axes:
         handles, labels = row[-1].get_legend_handles_labels()
-        labels = [label.split(" (K=")[0] + " points" if label.startswith("support") else label
-                  for label in labels]  # fmt: skip
+        labels = [tr("support points") if label.startswith(("support", tr("support set")))
+                  else label for label in labels]  # fmt: skip
         row[-1].legend(handles, labels, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1),
                        borderaxespad=0)  # fmt: skip
     steps = sorted({s for task in fits.values() for p in task["predictions"].values() for s in p})
-    shown = " and ".join(filter(None, [", ".join(map(str, steps[:-1])), str(steps[-1])]))
+    shown = tr(" and ").join(filter(None, [", ".join(map(str, steps[:-1])), str(steps[-1])]))
     fig.suptitle(
-        f"Few-shot adaptation to a new sine wave after {shown} gradient steps "
-        "(cf. Finn et al. 2017, Figure 2)"
+        tr(
+            "Few-shot adaptation to a new sine wave after {steps} gradient steps "
+            "(cf. Finn et al. 2017, Figure 2)",
+            steps=shown,
+        )
     )
     fig.tight_layout()
     return fig
@@ -124,16 +129,19 @@ def figure_sinusoid_curves(results: Mapping[str, Any], axes=None) -> Figure:
             label: [s for s, n in enumerate(c["diverged"]) if n] for label, c in runs.items()
         }
         paper = paper_table2 if k == "5" else None
-        plot_curves(curves, paper=paper, title=f"K = {k} support points", log=True,
+        plot_curves(curves, paper=paper, title=tr("K = {k} support points", k=k), log=True,
                     flagged=flagged, legend=False, ax=ax)  # fmt: skip
-        ax.set_ylabel("query MSE (log scale)")
+        ax.set_ylabel(tr("query MSE (log scale)"))
     for ax in axes[0][1:]:
         ax.set_ylabel("")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
     fig.suptitle(
-        f"Query MSE after fine-tuning on K points, {results['num_tasks']} fresh tasks per K "
-        "(cf. Figure 3; ×: some tasks diverged, mean over the others)"
+        tr(
+            "Query MSE after fine-tuning on K points, {tasks} fresh tasks per K (cf. "
+            "Figure 3; ×: some tasks diverged, mean over the others)",
+            tasks=results["num_tasks"],
+        )
     )
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     return fig
@@ -164,17 +172,20 @@ def figure_omniglot_curves(results: Mapping[str, Any], axes=None) -> Figure:
             name: ([100 * v for v in c["mean"]], [100 * v for v in c["ci95"]])
             for name, c in r["curves"].items()
         }
-        plot_curves(curves, ylabel="query accuracy (%)", title=f"Omniglot {setting}",
+        plot_curves(curves, ylabel=tr("query accuracy (%)"), title=f"Omniglot {setting}",
                     legend=False, ax=ax)  # fmt: skip
-        ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label="chance (1/N)")
+        ax.axhline(100 / r["n_way"], color="0.4", ls=":", lw=1.2, label=tr("chance (1/N)"))
         ax.set_ylim(0, 101)
     for ax in axes[0][1:]:
         ax.set_ylabel("")
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.suptitle(
-        f"Accuracy after fine-tuning on the support set, {results['num_tasks']} test tasks\n"
-        "(batch norm on each query batch's statistics, as in the paper: transductive)",
+        tr(
+            "Accuracy after fine-tuning on the support set, {tasks} test tasks\n(batch "
+            "norm on each query batch's statistics, as in the paper: transductive)",
+            tasks=results["num_tasks"],
+        ),
         fontsize=11,
     )
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -206,11 +217,16 @@ def figure_navigation_returns(results: Mapping[str, Any], axes=None) -> Figure:
         alphas = ", ".join(f"{a:g}" for a in protocol["inner_lrs"])
         plot_returns(curves, paper=paper, oracle=oracle,
                      legend="outside" if k == len(protocols) - 1 else None, ax=axes[0, k],
-                     title=f"{name} protocol: α = {alphas}")  # fmt: skip
-    axes[0, 0].set_ylabel("average return (− summed distance)")
+                     title=tr("{name} protocol: α = {alphas}", name=name, alphas=alphas))  # fmt: skip
+    axes[0, 0].set_ylabel(tr("average return (− summed distance)"))
     for ax in axes[0, 1:]:
         ax.set_ylabel("")
-    fig.suptitle(f"2D navigation, {results['num_goals']} test goals (cf. the paper's Figure 5)")
+    fig.suptitle(
+        tr(
+            "2D navigation, {goals} test goals (cf. the paper's Figure 5)",
+            goals=results["num_goals"],
+        )
+    )
     fig.tight_layout()
     return fig
 
@@ -236,16 +252,16 @@ def figure_step_size_sweep(sweep: Mapping[str, Any], axes=None) -> Figure:
         style["linestyle"] = "-" if protocol == "text" else "--"
         mean = np.asarray(entry["after_one_step"], dtype=float)
         for ax, x in zip(axes[0], (alphas, alphas / entry["sigma"] ** 2)):
-            ax.plot(x, mean, ms=4, label=f"{key} (σ = {entry['sigma']:.2f})", **style)
+            ax.plot(x, mean, ms=4, label=f"{tr_label(key)} (σ = {entry['sigma']:.2f})", **style)
             ax.axhline(entry["before"], color=style["color"], ls=":", lw=1)
-    for ax, xlabel in zip(axes[0], ("α (log scale)", "α / σ² (log scale)")):
+    for ax, xlabel in zip(axes[0], (tr("α (log scale)"), tr("α / σ² (log scale)"))):
         ax.set_xscale("log")
         ax.set_ylim(bottom=max(ax.get_ylim()[0], -150))
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("average return after one step")
+    axes[0, 0].set_ylabel(tr("average return after one step"))
     axes[0, 1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
-    fig.suptitle("One policy-gradient step of every size (dotted: the return before it)")
+    fig.suptitle(tr("One policy-gradient step of every size (dotted: the return before it)"))
     fig.tight_layout()
     return fig
 
@@ -271,18 +287,20 @@ def figure_navigation_paths(paths: Mapping[str, Any], axes=None) -> Figure:
     for row, (label, label_positions) in enumerate(positions.items()):
         for k, pos in enumerate(label_positions):
             ax = axes[row, k]
+            name = tr_label(f"{label}, {plural(k, 'step')}")
             plot_paths(pos, goal, color=color_for(label), lim=lim, ax=ax,
-                       title=f"{label}, {plural(k, 'step')}: {returns[label][k]:.1f}")  # fmt: skip
+                       title=f"{name}: {returns[label][k]:.1f}")  # fmt: skip
             if k == 0:
                 ax.set_ylabel("y")
             if row == len(positions) - 1:
                 ax.set_xlabel("x")
     alphas = paths.get("inner_lrs")
-    steps_text = f"0–{steps} policy-gradient steps" + (
+    steps_text = tr("0–{steps} policy-gradient steps", steps=steps) + (
         f" (α = {', '.join(f'{a:g}' for a in alphas)})" if alphas else ""
     )
-    fig.suptitle(f"Paths to the goal ★ {tuple(round(v, 2) for v in goal.tolist())} after "
-                 f"{steps_text}; panel title: average return; the goal square dotted")  # fmt: skip
+    fig.suptitle(tr("Paths to the goal ★ {goal} after {steps}; panel title: average return; the "
+                    "goal square dotted", goal=tuple(round(v, 2) for v in goal.tolist()),
+                    steps=steps_text))  # fmt: skip
     fig.tight_layout()
     return fig
 
@@ -308,11 +326,11 @@ def plot_cost_vs_steps(
     learners = {"second-order": "MAML", "first-order": "MAML (first-order)"}
     for label, (steps, values) in curves.items():
         style = style_for(learners.get(label, label))
-        ax.plot(list(steps), list(values), ms=4, label=label, **style)
+        ax.plot(list(steps), list(values), ms=4, label=tr(label), **style)
         if bands and label in bands:
             low, high = bands[label]
             ax.fill_between(list(steps), low, high, color=style["color"], alpha=0.15, lw=0)
-    ax.set(xlabel="inner steps", ylabel=ylabel)
+    ax.set(xlabel=tr("inner steps"), ylabel=ylabel)
     ax.set_ylim(bottom=0)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
@@ -335,22 +353,28 @@ def plot_cost(report: Mapping[str, Any], axes: Sequence[Axes] | None = None) -> 
     low, high = series(report, "ms_min"), series(report, "ms_max")
     plot_cost_vs_steps(
         series(report, "ms_per_iter"),
-        "time per meta-iteration (ms)",
+        tr("time per meta-iteration (ms)"),
         bands={order: (low[order][1], high[order][1]) for order in low},
         ax=axes[0],
     )
     saved = series(report, "saved_mb")
-    plot_cost_vs_steps(saved, "memory saved for the backward (MB)", ax=axes[1])
+    plot_cost_vs_steps(saved, tr("memory saved for the backward (MB)"), ax=axes[1])
     so = saved["second-order"][1]
     if len(so) > 1:
         slope = statistics.median(increments(so))
-        axes[1].set_title(f"second-order: +{slope:.2f} MB per step", fontsize=10)
+        axes[1].set_title(tr("second-order: +{slope:.2f} MB per step", slope=slope), fontsize=10)
     axes[0].set_title(report["hardware"], fontsize=9)
     fig = axes[0].figure
     fig.suptitle(
-        f"What a MAML meta-iteration costs — {report['workload']}: {report['description']}"
-        f"\nper-task {report['path']!r} path; time: the median, shaded from the fastest to the slowest"
-        f" of {report['settings']['repeats']} meta-iterations",
+        tr(
+            "What a MAML meta-iteration costs — {workload}: {description}\nper-task "
+            "{path!r} path; time: the median, shaded from the fastest to the slowest of "
+            "{repeats} meta-iterations",
+            workload=report["workload"],
+            description=report["description"],
+            path=report["path"],
+            repeats=report["settings"]["repeats"],
+        ),
         fontsize=10,
     )
     fig.tight_layout()
