@@ -264,8 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         problems = check(args.lang)
         if problems:
-            print(f"the {args.lang} edition is out of date "
-                  "(translate the cells listed, then `python -m mamllib.tools.translate`):",
+            print(f"the {args.lang} edition is out of date (cells: translate them, their English "
+                  "from --stale; copies: `python -m mamllib.tools.translate`; figures: as said):",
                   file=sys.stderr)  # fmt: skip
             print("\n".join(f"  {line}" for line in problems), file=sys.stderr)
             return 1
