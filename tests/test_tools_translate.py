@@ -180,3 +180,39 @@ def test_copies_with_the_english_figures_are_not_fresh(course):
         "notebooks/zh/01_a.ipynb: figures of the English run "
         "(run `python -m mamllib.tools.run_notebooks --lang zh`)"
     ]
+
+
+# ----------------------------------------------------------------------------- the course's
+
+
+def _real_course() -> list[str]:
+    found = []
+    for folder, source in translate.SOURCES.items():
+        for path in sorted(source.glob("*.ipynb")):
+            found += [
+                f"{s.file}: cell {s.cell} {s.status}" for s in translate.stale_cells(folder, path)
+            ]
+    return found
+
+
+def test_every_markdown_cell_has_a_current_chinese_translation():
+    stale = _real_course()
+    assert not stale, (
+        "translations missing or made from an older English text (their English: "
+        "`python -m mamllib.tools.translate --stale`):\n" + "\n".join(stale)
+    )
+
+
+def test_the_chinese_copies_are_up_to_date():
+    problems = [
+        line for line in translate.check() if " cell " not in line and "figures" not in line
+    ]
+    assert not problems, (
+        "the Chinese copies are stale (run `python -m mamllib.tools.translate`):\n"
+        + "\n".join(problems)
+    )
+
+
+def test_the_chinese_notebooks_show_the_outputs_of_their_own_run():
+    problems = [line for line in translate.check() if "figures" in line]
+    assert not problems, "\n".join(problems)
