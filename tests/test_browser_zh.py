@@ -19,6 +19,7 @@ import pytest
 from browser import (
     PAGE_S,
     ROOT,
+    KernelWatch,
     OfflineGuard,
     artifacts_dir,
     chromium,
@@ -27,6 +28,7 @@ from browser import (
     in_ci,
     is_local,
     jupyter_env,
+    open_voila_page,
     plot,
     require_browser,
     running_server,
@@ -113,8 +115,8 @@ def test_chinese_sinusoid_dashboard_under_voila(browser, tmp_path):
     with _voila("lecture/zh/01_sinusoid.ipynb", tmp_path) as base:
         page = browser.new_page(viewport=SCREEN)
         try:
-            guard = OfflineGuard(page)
-            page.goto(base + "/", timeout=PAGE_S * 1000)
+            guard, kernel = OfflineGuard(page), KernelWatch(page, base)
+            open_voila_page(page, base + "/", kernel, "zh 01_sinusoid")
             board = dashboard(page, marker)
             plot(board).wait_for(timeout=PAGE_S * 1000)
             page.screenshot(path=artifacts_dir() / "voila_zh_01_sinusoid.png")
