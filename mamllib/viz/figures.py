@@ -25,6 +25,7 @@ from mamllib.i18n import tr, tr_label
 from mamllib.viz.plots import (
     axes_or_new,
     color_for,
+    legend_below,
     path_limit,
     plot_curves,
     plot_fit,
@@ -134,17 +135,12 @@ def figure_sinusoid_curves(results: Mapping[str, Any], axes=None) -> Figure:
         ax.set_ylabel(tr("query MSE (log scale)"))
     for ax in axes[0][1:]:
         ax.set_ylabel("")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
-    fig.suptitle(
-        tr(
-            "Query MSE after fine-tuning on K points, {tasks} fresh tasks per K (cf. "
-            "Figure 3; ×: some tasks diverged, mean over the others)",
-            tasks=results["num_tasks"],
-        )
+    title = tr(
+        "Query MSE after fine-tuning on K points, {tasks} fresh tasks per K (cf. "
+        "Figure 3; ×: some tasks diverged, mean over the others)",
+        tasks=results["num_tasks"],
     )
-    fig.tight_layout(rect=(0, 0.12, 1, 1))
-    return fig
+    return legend_below(axes[0][0], title, bottom=0.12, ncol=4)
 
 
 # ----------------------------------------------------------------------------- Omniglot
@@ -178,18 +174,12 @@ def figure_omniglot_curves(results: Mapping[str, Any], axes=None) -> Figure:
         ax.set_ylim(0, 101)
     for ax in axes[0][1:]:
         ax.set_ylabel("")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
-    fig.suptitle(
-        tr(
-            "Accuracy after fine-tuning on the support set, {tasks} test tasks\n(batch "
-            "norm on each query batch's statistics, as in the paper: transductive)",
-            tasks=results["num_tasks"],
-        ),
-        fontsize=11,
+    title = tr(
+        "Accuracy after fine-tuning on the support set, {tasks} test tasks\n(batch "
+        "norm on each query batch's statistics, as in the paper: transductive)",
+        tasks=results["num_tasks"],
     )
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    return fig
+    return legend_below(axes[0][0], title, bottom=0.07, title_size=11)
 
 
 # ----------------------------------------------------------------------------- navigation

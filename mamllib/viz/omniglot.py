@@ -34,7 +34,7 @@ from mamllib.maml import MAML
 from mamllib.tasks.omniglot import OmniglotTasks, split_characters
 from mamllib.viz.dashboard import FIRST_ORDER, Dashboard, diverged_text, group, status_table
 from mamllib.viz.images import plot_accuracy_steps, plot_adaptation, plot_support
-from mamllib.viz.plots import color_for
+from mamllib.viz.plots import color_for, legend_below
 
 REQUIRED = ("MAML", "pre-trained", "scratch")
 
@@ -380,16 +380,9 @@ def figure_query_batching(results: Mapping, axes=None) -> Figure:
             ),
             fontsize=10,
         )
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig = axes[0].figure
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
-    fig.suptitle(
-        tr(
-            "The same adapted networks on the same query images, {tasks} test tasks:\nonly the "
-            "images each query image passes through batch norm with differ",
-            tasks=results["num_tasks"],
-        ),
-        fontsize=11,
+    title = tr(
+        "The same adapted networks on the same query images, {tasks} test tasks:\nonly the "
+        "images each query image passes through batch norm with differ",
+        tasks=results["num_tasks"],
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    return fig
+    return legend_below(axes[0], title, bottom=0.06, title_size=11)

@@ -81,6 +81,20 @@ def axes_or_new(ax: Axes | None, figsize: tuple[float, float] = (5, 3.5)) -> Axe
     return ax
 
 
+def legend_below(ax: Axes, title: str, bottom: float, ncol: int | None = None,
+                 title_size: float | None = None):
+    """Finish a figure of panels: ``ax``'s legend once, centred below all panels, a title
+    above them, and the panels laid out in the rest (``bottom``: the legend's share of the
+    height). Returns the figure."""
+    fig = ax.figure
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol or len(labels), fontsize=9,
+               frameon=False)  # fmt: skip
+    fig.suptitle(title, **({} if title_size is None else {"fontsize": title_size}))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    return fig
+
+
 def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
