@@ -81,8 +81,9 @@ def axes_or_new(ax: Axes | None, figsize: tuple[float, float] = (5, 3.5)) -> Axe
     return ax
 
 
-def legend_below(ax: Axes, title: str, bottom: float, ncol: int | None = None,
-                 title_size: float | None = None):
+def legend_below(
+    ax: Axes, title: str, bottom: float, ncol: int | None = None, title_size: float | None = None
+):
     """Finish a figure of panels: ``ax``'s legend once, centred below all panels, a title
     above them, and the panels laid out in the rest (``bottom``: the legend's share of the
     height). Returns the figure."""
