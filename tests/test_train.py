@@ -790,12 +790,18 @@ NAV_TINY = dict(meta_batch_size=2, episodes=3, horizon=10, hidden=(8,), eval_tas
             eval_episodes=2, eval_steps=1, eval_every=2, checkpoint_every=1, device="cpu")  # fmt: skip
 
 
-def test_resume_ends_with_the_same_policy_as_an_uninterrupted_run(tmp_path):
-    straight = fit(
-        "navigation", NavigationConfig(iterations=4, **NAV_TINY), tmp_path / "a.pt", progress=False
-    )
-    fit("navigation", NavigationConfig(iterations=2, **NAV_TINY), tmp_path / "b.pt", progress=False)
-    resumed = fit("navigation", NavigationConfig(iterations=4, **NAV_TINY), tmp_path / "b.pt",
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"method": "pretrain", "optimizer": "adam", "outer_lr": 0.01}],
+    ids=["trpo", "adam"],
+)
+def test_resume_ends_with_the_same_policy_as_an_uninterrupted_run(tmp_path, extra):
+    """TRPO keeps no state; Adam's moments are checkpointed, so both resume exactly."""
+    straight = fit("navigation", NavigationConfig(iterations=4, **NAV_TINY, **extra),
+                   tmp_path / "a.pt", progress=False)  # fmt: skip
+    fit("navigation", NavigationConfig(iterations=2, **NAV_TINY, **extra), tmp_path / "b.pt",
+        progress=False)  # fmt: skip
+    resumed = fit("navigation", NavigationConfig(iterations=4, **NAV_TINY, **extra), tmp_path / "b.pt",
                   resume=True, progress=False)  # fmt: skip
     a, b = straight.experiment.learner.state_dict(), resumed.experiment.learner.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -816,6 +822,37 @@ def test_command_line_flags_and_registration(tmp_path):
     assert (defaults.inner_lr, defaults.meta_batch_size, defaults.episodes, defaults.horizon,
             defaults.discount, defaults.max_kl, defaults.hidden) == (0.1, 20, 20, 100, 0.99, 0.01, (100, 100))  # fmt: skip
     assert defaults.eval_inner_lrs == (0.1, 0.05, 0.05)
+
+
+def test_adam_meta_update_is_one_adam_step_on_the_surrogate(tmp_path):
+    """``optimizer="adam"`` (the paper's code's pre-training): the new θ is what
+    torch.optim.Adam makes of the surrogate's gradient on the same sampled batch."""
+    from mamllib.rl.env import sample_goals
+    from mamllib.rl.meta import meta_objective, sample_meta_batch
+
+    config = NavigationConfig(method="pretrain", optimizer="adam", outer_lr=0.05, iterations=1,
+                              **NAV_TINY)  # fmt: skip
+    exp = NavigationExperiment(config)
+    twin = NavigationExperiment(config)  # the same seed: the same θ and task stream
+    exp.train_step()
+    policy = twin.learner
+    params = dict(policy.named_parameters())
+    goals = sample_goals(config.meta_batch_size, twin.generator)
+    batch = sample_meta_batch(policy, params, goals, inner_lr=None, episodes=config.episodes,
+                              generator=twin.generator, horizon=config.horizon)  # fmt: skip
+    loss, _ = meta_objective(policy, params, batch, inner_lr=None)
+    adam = torch.optim.Adam(policy.parameters(), lr=0.05)
+    loss.backward()
+    adam.step()
+    for (name, p), q in zip(exp.learner.named_parameters(), policy.parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+    assert exp.last_step["loss_before"] == pytest.approx(loss.item())
+    with pytest.raises(ValueError, match=r"optimizer='sgd': valid are 'trpo', 'adam'"):
+        NavigationConfig(optimizer="sgd")
+    _, parsed, _ = parse_args(
+        ["navigation", "--out", str(tmp_path / "x.pt"), "--optimizer", "adam"]
+    )
+    assert parsed.optimizer == "adam"
 
 
 def test_oracle_sees_the_goal(tmp_path):

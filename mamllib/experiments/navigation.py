@@ -32,6 +32,7 @@ from mamllib.rl.policy import GaussianMLPPolicy
 from mamllib.rl.trpo import trpo_step
 
 VALIDATION_SEED_OFFSET = 10_000
+OPTIMIZERS = ("trpo", "adam")  # the meta-update (``NavigationConfig.optimizer``)
 EVAL_NOISE_SEED_OFFSET = 20_000
 
 
@@ -42,9 +43,9 @@ class NavigationConfig(MetaTrainingConfig):
     Fields of ``MetaTrainingConfig`` used here: ``method``, ``inner_lr`` (α = 0.1),
     ``inner_steps`` (1; the only value supported), ``first_order``, ``meta_batch_size``
     (20 goals), ``iterations``, ``seed``, ``eval_every``, ``eval_tasks`` (40 validation
-    goals), ``checkpoint_every``, ``device``. ``outer_lr`` is not used (TRPO's step is set
-    by ``max_kl``), ``learn_inner_lr`` must be False and ``path`` "auto" or "vmap"
-    (tasks are always batched with ``vmap``).
+    goals), ``checkpoint_every``, ``device``, ``outer_lr`` (β, only with
+    ``optimizer="adam"``: TRPO's step is set by ``max_kl``). ``learn_inner_lr`` must be
+    False and ``path`` "auto" or "vmap" (tasks are always batched with ``vmap``).
 
     Attributes:
         episodes: trajectories per task for the inner step, and again for the
@@ -70,6 +71,11 @@ class NavigationConfig(MetaTrainingConfig):
             ``inner_lr``): the paper's 0.1 then 0.05.
         activation: the policy's hidden activation, ``"relu"`` (the paper's policies) or
             ``"tanh"`` (rllab's default, the paper's code's randomly initialised baseline).
+        optimizer: the meta-update. ``"trpo"``: TRPO on the surrogate (the paper);
+            ``"adam"``: one full-batch Adam step of size β = ``outer_lr`` on the same
+            surrogate per iteration — how the paper's code trained its pre-trained
+            baseline (``MAMLTRPO(use_maml=False)`` swaps TRPO for rllab's
+            ``FirstOrderOptimizer``: Adam, learning rate 1e-3, one epoch, full batch).
     """
 
     inner_lr: float = 0.1
@@ -95,6 +101,7 @@ class NavigationConfig(MetaTrainingConfig):
     eval_steps: int = 3
     eval_inner_lr: float = 0.05
     activation: str = "relu"
+    optimizer: str = "trpo"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -127,6 +134,8 @@ class NavigationConfig(MetaTrainingConfig):
             raise ValueError(f"init_log_std must be finite, got {self.init_log_std!r}")
         if self.activation not in ("relu", "tanh"):
             raise ValueError(f"activation={self.activation!r}: valid are 'relu', 'tanh'")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r}: valid are 'trpo', 'adam'")
         if self.oracle and self.method != "pretrain":
             raise ValueError(
                 f"oracle=True needs method='pretrain' (it knows the goal), got {self.method!r}"
@@ -156,6 +165,8 @@ def evaluate_policy(
     episodes: int | None = None,
     inner_lrs: tuple[float, ...] | None = None,
     keep_trajectories: bool = False,
+    keep_params: bool = False,
+    sampler: str = "episodes",
 ):
     """Table 4's protocol for one policy: returns after 0..S steps on each goal.
 
@@ -164,6 +175,7 @@ def evaluate_policy(
         seed: seeds the action noise, so a re-evaluation repeats exactly.
         episodes: trajectories per goal and step (default ``config.eval_episodes``).
         inner_lrs: α per step (default ``config.eval_inner_lrs``).
+        sampler: ``"episodes"`` or ``"steps"`` (``mamllib.rl.meta.adaptation_returns``).
 
     Returns:
         ``mamllib.rl.meta.AdaptationResult`` (``returns [G, S + 1]``).
@@ -181,6 +193,8 @@ def evaluate_policy(
         center_advantages=config.center_advantages,
         goal_in_obs=config.oracle,
         keep_trajectories=keep_trajectories,
+        keep_params=keep_params,
+        sampler=sampler,
     )
 
 
@@ -191,7 +205,8 @@ def summarize_returns(returns: Tensor) -> dict[str, Any]:
 
 
 class NavigationExperiment(Experiment):
-    """Policy, task stream and validation goals of one navigation run; TRPO as optimiser."""
+    """Policy, task stream and validation goals of one navigation run; TRPO (or Adam)
+    as the meta-update."""
 
     name = "navigation"
     model_name = "navigation-gaussian-mlp"
@@ -202,7 +217,11 @@ class NavigationExperiment(Experiment):
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.learner = self.build_learner(config, self.device)
-        self.optimizer = None  # TRPO keeps no state between steps
+        # TRPO keeps no state between steps; Adam keeps its moments (checkpointed).
+        self.optimizer = (
+            torch.optim.Adam(self.learner.parameters(), lr=config.outer_lr)
+            if config.optimizer == "adam" else None
+        )  # fmt: skip
         # All the randomness of training (goals and action noise) comes from here.
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
         self.val_goals = sample_goals(
@@ -237,11 +256,18 @@ class NavigationExperiment(Experiment):
             return meta_objective(policy, theta, fvp_batch, inner_lr=inner_lr,
                                   first_order=c.first_order)[1]  # fmt: skip
 
-        stats = trpo_step(
-            params, objective, max_kl=c.max_kl, cg_iters=c.cg_iters, damping=c.cg_damping,
-            backtrack_ratio=c.backtrack_ratio, max_backtracks=c.max_backtracks,
-            fvp_kl=fvp_kl if c.fvp_fraction < 1 else None,
-        )  # fmt: skip
+        if self.optimizer is not None:  # Adam: one full-batch step on the surrogate
+            loss, kl = objective(params, True)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            stats = {"loss_before": loss.item()}
+        else:
+            stats = trpo_step(
+                params, objective, max_kl=c.max_kl, cg_iters=c.cg_iters, damping=c.cg_damping,
+                backtrack_ratio=c.backtrack_ratio, max_backtracks=c.max_backtracks,
+                fvp_kl=fvp_kl if c.fvp_fraction < 1 else None,
+            )  # fmt: skip
         post = batch.post.episode_returns.mean().item()
         pre = batch.pre.episode_returns.mean().item() if batch.pre is not None else post
         self.last_step = {**stats, "pre_return": pre, "post_return": post}
@@ -260,14 +286,19 @@ class NavigationExperiment(Experiment):
         return "val return " + " -> ".join(f"{v:.1f}" for v in r) + f" ({len(r) - 1} steps)"
 
     def state(self) -> dict[str, Any]:
-        return {
+        state = {
             "learner": self.learner.state_dict(),
             "generator": self.generator.get_state(),
             "generator_device": self.generator.device.type,
         }
+        if self.optimizer is not None:
+            state["optimizer"] = self.optimizer.state_dict()
+        return state
 
     def load_state(self, state: dict[str, Any], source: str) -> None:
         load_state_strict(self.learner, state["learner"], source)
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
         if state.get("generator_device", "cpu") == self.generator.device.type:
             self.generator.set_state(state["generator"])
         else:

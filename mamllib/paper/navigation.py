@@ -31,6 +31,7 @@ from mamllib.experiments.navigation import (
 from mamllib.paths import CHECKPOINTS as FOLDER
 from mamllib.progress_bar import progress as progress_bar
 from mamllib.rl.env import PointNavigation
+from mamllib.rl.rollout import rollout
 from mamllib.viz.figures import (
     figure_navigation_paths,
     figure_navigation_returns,
@@ -53,17 +54,27 @@ class Protocol:
         title: what the protocol follows, in a few words (figure and table titles).
         inner_lrs: α of the 1st, 2nd, 3rd test step.
         checkpoints: label ("MAML", "pre-trained") -> the shipped policy's file.
+        sampler: how each test step's episodes are drawn (``adaptation_returns``):
+            ``"episodes"``, 40 episodes per goal; ``"steps"``, rllab's sampler, 40
+            environments per goal restarting until 4,000 steps of finished episodes.
     """
 
     title: str
     inner_lrs: tuple[float, ...]
     checkpoints: dict[str, Path]
+    sampler: str = "episodes"
 
 
 # The paper's text (Appendix A.2): α = 0.1 in training and for the first test step, then
-# 0.05. Its released code (cbfinn/maml_rl, maml_examples/test_maml_point.py): the MAML
-# policy meta-trained with α = 0.5 (100 iterations, 20 goals per meta-batch); at test,
-# vanilla policy gradient with a first step of 0.5, then 0.25, on 40 episodes of 100 steps.
+# 0.05; 40 trajectories per test step; the pre-trained policy trained "on all of the
+# tasks" (we use the same TRPO as MAML's, without the inner step).
+# Its released code (cbfinn/maml_rl): the MAML policy meta-trained with α = 0.5 (100
+# iterations, 20 goals per meta-batch, maml_trpo_point.py); the pre-trained policy by the
+# same script with use_maml=False, which replaces TRPO by one Adam step (1e-3) per
+# iteration (maml_npo.py); at test (test_maml_point.py), vanilla policy gradient with a
+# first step of 0.5, then 0.25, on batches of 4,000 steps from rllab's VectorizedSampler
+# (40 environments per goal that restart their episodes; the return is the mean over the
+# finished episodes, so episodes that end early at the goal count more often).
 PROTOCOLS = {
     "text": Protocol("the paper's text: α = 0.1, then 0.05", (0.1, 0.05, 0.05), {
         "MAML": FOLDER / "navigation_maml.pt",
@@ -72,11 +83,12 @@ PROTOCOLS = {
     "code": Protocol("the paper's code: α = 0.5, then 0.25", (0.5, 0.25, 0.25), {
         "MAML": FOLDER / "navigation_maml_code.pt",
         "pre-trained": FOLDER / "navigation_pretrain_code.pt",
-    }),
+    }, sampler="steps"),
 }  # fmt: skip
 CHECKPOINTS = {**PROTOCOLS["text"].checkpoints, "oracle": FOLDER / "navigation_oracle.pt"}
 TEST_SEED = 1  # the paper's code's test goals: numpy seed 1 (``test_goals``)
 NOISE_SEED = 4  # action noise of the evaluation episodes
+PLAIN_NOISE_SEED = 99  # action noise of ``sampler_bias``'s plain re-measurement
 RANDOM_INIT_SEED = 1  # the randomly initialised policy of the baseline
 PLOT_ORDER = ("MAML", "pre-trained", "random", "oracle")
 # α of the single step in the step-size sweep (``step_size_sweep``).
@@ -196,19 +208,21 @@ def evaluate(
     """Table 4 under each protocol: every policy's mean return after 0..3 steps.
 
     Under each protocol, its MAML, pre-trained and the random policy take its steps
-    (``Protocol.inner_lrs``, ``episodes`` fresh episodes per goal and step) on the same
-    test goals with the same action noise. A trained oracle (told the goal), if shipped,
+    (``Protocol.inner_lrs``; ``episodes`` fresh episodes per goal and step, or with
+    ``Protocol.sampler="steps"`` as many environments per goal) on the same test goals
+    with the same action noise. A trained oracle (told the goal), if shipped,
     is not adapted; ``"optimal"`` is the best return possible on each goal
     (``optimal_returns``), the ceiling the paper's oracle line stands for. Then, with
     ``sweep=True``, the step-size sweep (``step_size_sweep``, about 80 s on a 2-core
     CPU). ``progress=True`` shows a bar over the policies.
 
     Returns:
-        ``results/navigation.json``: ``"protocols"``: name -> title, α per step,
+        ``results/navigation.json``: ``"protocols"``: name -> title, α per step, sampler,
         ``"returns"`` (label -> mean and 95% CI over the goals per step,
         ``summarize_returns``) and ``"checkpoints"`` (``checkpoint_summary``);
-        ``"reference"``: the oracle's and the optimal return; ``"step_size_sweep"``; the
-        goals' and noise's seeds, the hardware and the paper's Table 4.
+        ``"reference"``: the oracle's and the optimal return; ``"sampler_bias"`` (with the
+        code protocol); ``"step_size_sweep"``; the goals' and noise's seeds, the hardware
+        and the paper's Table 4.
     """
     check_int("num_goals", num_goals, 2)
     check_int("episodes", episodes, 1)
@@ -237,12 +251,13 @@ def evaluate(
             if label in policies:
                 policy, config = policies[label]
                 out = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
-                                      inner_lrs=protocol.inner_lrs)  # fmt: skip
+                                      inner_lrs=protocol.inner_lrs, sampler=protocol.sampler)  # fmt: skip
                 returns[label] = summarize_returns(out.returns)
             bar.update()
         results["protocols"][name] = {
             "title": protocol.title,
             "inner_lrs": list(protocol.inner_lrs),
+            "sampler": protocol.sampler,
             "returns": returns,
             "checkpoints": {label: checkpoint_summary(path)
                             for label, path in protocol.checkpoints.items() if path.is_file()},
@@ -256,9 +271,67 @@ def evaluate(
     bar.update()
     bar.close()
     results["reference"]["optimal"] = summarize_returns(optimal_returns(goals, 100).unsqueeze(1))
+    if "code" in protocols:
+        results["sampler_bias"] = sampler_bias(num_goals, episodes, "code", device)
     if sweep:
         results["step_size_sweep"] = step_size_sweep(num_goals, episodes, device=device)
     return results
+
+
+def sampler_bias(
+    num_goals: int = 40,
+    episodes: int = 40,
+    protocol: str = "code",
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """How much of a protocol's return is rllab's way of counting, not the policy.
+
+    The MAML and pre-trained policies are adapted exactly as in ``evaluate`` (the same
+    goals, noise and sampler); then each adapted policy θ_k is also measured plainly:
+    ``episodes`` fresh episodes per goal from the origin (noise seed
+    ``PLAIN_NOISE_SEED``). rllab's sampler averages over every episode its environments
+    *finished* within the step budget, and an environment finishes several short episodes
+    (ones that reached the goal quickly) in the time of one long one, so its average leans
+    towards the good episodes once many reach the goal.
+
+    Returns:
+        ``{"protocol", "sampler", "plain_noise_seed", "policies": {label: {"protocol":
+        [mean return per step, as in Table 4], "plain": [the same θ_k, 40 fresh
+        episodes], "episodes_sampler": [the protocol's steps with 40 episodes per goal and
+        step instead of the sampler's batches], "episodes_per_goal": [mean episodes the
+        sampler finished]}}}``.
+    """
+    check_int("num_goals", num_goals, 2)
+    check_int("episodes", episodes, 1)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: valid are {sorted(PROTOCOLS)}")
+    spec = PROTOCOLS[protocol]
+    goals = test_goals(num_goals)
+    policies = load_learners(device, protocol)
+    out: dict[str, Any] = {"protocol": protocol, "sampler": spec.sampler,
+                           "plain_noise_seed": PLAIN_NOISE_SEED, "policies": {}}  # fmt: skip
+    for label in ("MAML", "pre-trained"):
+        if label not in policies:
+            continue
+        policy, config = policies[label]
+        run = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
+                              inner_lrs=spec.inner_lrs, sampler=spec.sampler,
+                              keep_trajectories=True, keep_params=True)  # fmt: skip
+        plain = []
+        for theta, batched in zip(run.params, run.batched):
+            traj = rollout(policy, theta, goals.to(next(policy.parameters()).device), episodes,
+                           generator=torch.Generator(device).manual_seed(PLAIN_NOISE_SEED),
+                           horizon=config.horizon, batched=batched)  # fmt: skip
+            plain.append(traj.mean_returns().mean().item())
+        fixed = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
+                                inner_lrs=spec.inner_lrs, sampler="episodes")  # fmt: skip
+        out["policies"][label] = {
+            "protocol": run.returns.mean(0).tolist(),
+            "plain": plain,
+            "episodes_sampler": fixed.returns.mean(0).tolist(),
+            "episodes_per_goal": [t.episode_mask.sum(1).mean().item() for t in run.trajectories],
+        }
+    return out
 
 
 def step_size_sweep(
@@ -270,7 +343,8 @@ def step_size_sweep(
     """Why a baseline can get worse after a step: the return after ONE step against α.
 
     For every shipped MAML and pre-trained policy (both protocols), on the test goals:
-    the return after one policy-gradient step of each α, and the policy's action noise σ.
+    the return after one policy-gradient step of each α, and the policy's action noise σ
+    (every policy with ``episodes`` episodes per goal, so that the curves compare).
     The REINFORCE step moves the mean by about α/σ² times what it moves a σ = 1 policy
     (∇_μ log π = (a − μ)/σ²), so a policy whose σ shrank in training needs a smaller α.
 
@@ -307,7 +381,7 @@ def navigation_paths(
 ) -> dict[str, Any]:
     """What the paths figure shows (``viz.figures.figure_navigation_paths``): one
     protocol's MAML, pre-trained and random policies on one test goal, after 0..steps
-    policy-gradient steps of that protocol's α.
+    policy-gradient steps of that protocol's α (and sampler).
 
     Args:
         goal_index: which of the test goals (``test_goals``).
@@ -316,21 +390,24 @@ def navigation_paths(
         protocol: a key of ``PROTOCOLS``.
 
     Returns:
-        ``{"goal": [2]``, ``"positions"``: label -> ``steps + 1`` tensors ``[E, H + 1, 2]``
-        (the paths after each step), ``"returns"``: label -> ``[steps + 1]`` average return,
+        ``{"goal": [2]``, ``"positions"``: label -> ``steps + 1`` tensors ``[E_k, H + 1, 2]``
+        (the paths after each step: ``episodes`` of them, or with the code protocol's
+        sampler every episode it finished, at least ``episodes``), ``"returns"``: label -> ``[steps + 1]`` average return,
         ``"inner_lrs"``: α of each step}.
     """
     policies = {k: v for k, v in load_learners(protocol=protocol).items() if k != "oracle"}
     goal = test_goals()[goal_index : goal_index + 1]
     lrs = PROTOCOLS[protocol].inner_lrs[:steps]
+    sampler = PROTOCOLS[protocol].sampler
     outs = {label: evaluate_policy(policy, config, goal, seed=NOISE_SEED, episodes=episodes,
-                                   inner_lrs=lrs, keep_trajectories=True)
+                                   inner_lrs=lrs, keep_trajectories=True, sampler=sampler)
             for label, (policy, config) in policies.items()}  # fmt: skip
     return {
         "goal": goal[0],
-        "positions": {
-            label: [traj.positions[0] for traj in out.trajectories] for label, out in outs.items()
-        },
+        "positions": {  # every finished episode (rllab's sampler may finish more)
+            label: [traj.positions[0][traj.episode_mask[0] > 0] for traj in out.trajectories]
+            for label, out in outs.items()
+        },  # fmt: skip
         "returns": {label: out.returns[0] for label, out in outs.items()},
         "inner_lrs": list(lrs),
     }
@@ -375,6 +452,8 @@ def table_markdown(results: Mapping[str, Any]) -> str:
                 continue
             r = protocol["returns"][label]
             alphas = ", ".join(f"{a:g}" for a in protocol["inner_lrs"])
+            if protocol.get("sampler", "episodes") == "steps":
+                alphas += f"; {results['episodes'] * 100:,}-step batches"
             lines.append(
                 f"| {label}, mamllib, {name} protocol (α {alphas}) | "
                 + " | ".join(f"{m:.2f} ± {c:.2f}" for m, c in zip(r["mean"], r["ci95"]))

@@ -56,6 +56,9 @@ class PointNavigation(VectorEnv):
 
     An episode that has ended stays where it is and gets reward 0 until ``reset``
     (autoreset is disabled: a batch of episodes is collected from one reset).
+    ``reset(options={"reset_mask": mask})`` restarts only the episodes where ``mask``
+    is true (gymnasium's convention for vector environments without autoreset); each
+    episode counts its own steps towards the horizon (``elapsed``).
 
     Shapes: ``reset() -> obs [num_envs, 2]``; ``step(action [num_envs, 2])`` ->
     ``obs [num_envs, 2], reward [num_envs], terminated [num_envs], truncated [num_envs],
@@ -92,7 +95,7 @@ class PointNavigation(VectorEnv):
         flags = torch.ones(self.num_envs, dtype=torch.bool, device=goals.device)
         # Until the first reset every episode counts as over (gymnasium: reset before step).
         self.terminated, self.truncated = flags, flags.clone()
-        self.t = 0
+        self.elapsed = torch.zeros(self.num_envs, dtype=torch.long, device=goals.device)
 
     @property
     def done(self) -> Tensor:
@@ -101,7 +104,9 @@ class PointNavigation(VectorEnv):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Tensor, dict[str, Any]]:
-        """Every episode back at the origin; ``options={"goals": tensor}`` sets new goals.
+        """Every episode back at the origin; ``options={"goals": tensor}`` sets new goals,
+        ``options={"reset_mask": bool tensor [num_envs]}`` restarts only those episodes
+        (the others keep their state; the observation is every episode's position).
 
         The dynamics are deterministic, so ``seed`` only seeds the action space's
         sampler (as in gymnasium).
@@ -109,7 +114,13 @@ class PointNavigation(VectorEnv):
         super().reset(seed=seed)
         if seed is not None:
             self.action_space.seed(seed)
-        if options and "goals" in options:
+        options = options or {}
+        unknown = set(options) - {"goals", "reset_mask"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset options {sorted(unknown)}: valid are goals, reset_mask"
+            )
+        if "goals" in options:
             goals = options["goals"]
             if not isinstance(goals, Tensor) or tuple(goals.shape) != (self.num_envs, 2):
                 raise ValueError(
@@ -117,10 +128,29 @@ class PointNavigation(VectorEnv):
                     f"{tuple(goals.shape) if isinstance(goals, Tensor) else goals!r}"
                 )
             self.goals = goals
-        self.position = torch.zeros_like(self.goals)
-        self.terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.goals.device)
-        self.truncated = self.terminated.clone()
-        self.t = 0
+        if "reset_mask" in options:
+            mask = options["reset_mask"]
+            if (
+                not isinstance(mask, Tensor)
+                or mask.dtype != torch.bool
+                or tuple(mask.shape) != (self.num_envs,)
+            ):
+                got = (f"{mask.dtype} {tuple(mask.shape)}" if isinstance(mask, Tensor)
+                       else type(mask).__name__)  # fmt: skip
+                raise ValueError(
+                    f"options['reset_mask'] must be a bool tensor of shape ({self.num_envs},), "
+                    f"got {got}"
+                )
+            if "goals" in options:
+                raise ValueError("reset_mask restarts some episodes: pass goals without it")
+        else:
+            mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.goals.device)
+        keep = ~mask
+        origin = torch.zeros_like(self.goals)
+        self.position = torch.where(keep.unsqueeze(-1), self.position.to(origin), origin)
+        self.terminated = self.terminated & keep
+        self.truncated = self.truncated & keep
+        self.elapsed = self.elapsed * keep
         return self.position.clone(), {}
 
     def step(self, action: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]:
@@ -133,9 +163,9 @@ class PointNavigation(VectorEnv):
         offset = self.position - self.goals
         distance = offset.norm(dim=-1)
         reward = -distance * active
-        self.t += 1
+        self.elapsed = self.elapsed + active
         reached = active & (offset.abs() < self.goal_tolerance).all(dim=-1)
         self.terminated = self.terminated | reached
-        self.truncated = self.truncated | (active & ~reached & (self.t >= self.horizon))
+        self.truncated = self.truncated | (active & ~reached & (self.elapsed >= self.horizon))
         info = {"distance": distance, "active": active}
         return self.position.clone(), reward, self.terminated.clone(), self.truncated.clone(), info

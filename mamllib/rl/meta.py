@@ -16,7 +16,7 @@ no inner step (θ'ᵢ = θ).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import Tensor, nn
@@ -24,7 +24,7 @@ from torch.distributions import kl_divergence
 
 from mamllib.rl.pg import policy_gradient_step
 from mamllib.rl.policy import action_distribution, policy_outputs
-from mamllib.rl.rollout import Trajectories, advantages, rollout
+from mamllib.rl.rollout import Trajectories, advantages, rollout, rollout_steps
 
 
 @dataclass
@@ -124,6 +124,10 @@ def meta_objective(
     return loss, kl
 
 
+# How ``adaptation_returns`` draws each step's episodes (see there).
+SAMPLERS = ("episodes", "steps")
+
+
 @dataclass
 class AdaptationResult:
     """Returns (and optionally the paths) after 0..S adaptation steps on each goal.
@@ -131,10 +135,14 @@ class AdaptationResult:
     Attributes:
         returns: ``[G, S + 1]`` mean undiscounted return of the E episodes per goal.
         trajectories: per step, the ``Trajectories`` sampled (if kept), else empty.
+        params: per step, θ_k (if kept; from step 1 on, one per goal ``[G, ...]``).
+        batched: per step, whether ``params`` holds one θ per goal.
     """
 
     returns: Tensor
     trajectories: list[Trajectories]
+    params: list[dict[str, Tensor]] = field(default_factory=list)
+    batched: list[bool] = field(default_factory=list)
 
 
 def adaptation_returns(
@@ -150,6 +158,8 @@ def adaptation_returns(
     center_advantages: bool = True,
     goal_in_obs: bool = False,
     keep_trajectories: bool = False,
+    keep_params: bool = False,
+    sampler: str = "episodes",
 ) -> AdaptationResult:
     """The paper's evaluation: sample, step, sample, step, ... on every goal at once.
 
@@ -157,19 +167,34 @@ def adaptation_returns(
     column k; then θ_{k+1} = θ_k − α_k ∇L(θ_k; those episodes). With ``inner_lrs`` =
     (0.1, 0.05, 0.05) this is Table 4's protocol (with E = 40).
 
+    ``sampler`` says how the episodes are drawn: ``"episodes"``, E episodes per goal
+    (``rollout``); ``"steps"``, E environments per goal restarting their episodes until
+    the finished ones hold E·H steps (``rollout_steps``: rllab's sampler, which the
+    paper's code used at test time); the return is then the mean over those episodes.
+
     Returns:
         ``AdaptationResult`` with ``returns [G, len(inner_lrs) + 1]``.
     """
     for k, lr in enumerate(inner_lrs):
         if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
             raise ValueError(f"inner_lrs[{k}] must be a positive number, got {lr!r}")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r}: valid are {', '.join(SAMPLERS)}")
     theta = {k: v.detach() for k, v in params.items()}
     batched = False
     returns, kept = [], []
+    result = AdaptationResult(torch.empty(0), kept)
     kwargs = {"generator": generator, "horizon": horizon, "goal_in_obs": goal_in_obs}
     for k in range(len(inner_lrs) + 1):
-        traj = rollout(policy, theta, goals, episodes, batched=batched, **kwargs)
-        returns.append(traj.episode_returns.mean(1))
+        if keep_params:
+            result.params.append(theta)
+            result.batched.append(batched)
+        if sampler == "steps":
+            traj = rollout_steps(policy, theta, goals, episodes * horizon, envs=episodes,
+                                 batched=batched, **kwargs)  # fmt: skip
+        else:
+            traj = rollout(policy, theta, goals, episodes, batched=batched, **kwargs)
+        returns.append(traj.mean_returns())
         if keep_trajectories:
             kept.append(traj)
         if k < len(inner_lrs):
@@ -177,4 +202,5 @@ def adaptation_returns(
             theta = policy_gradient_step(policy, theta, traj, adv, inner_lrs[k],
                                          batched=batched, differentiable=False)  # fmt: skip
             batched = True
-    return AdaptationResult(torch.stack(returns, 1), kept)
+    result.returns = torch.stack(returns, 1)
+    return result

@@ -43,6 +43,17 @@ class Trajectories:
         return self.rewards.sum(-1)
 
     @property
+    def episode_mask(self) -> Tensor:
+        """``[T, E]`` 1.0 for episodes that exist: ``rollout_steps`` gives tasks different
+        numbers of episodes and pads the others with empty ones."""
+        return self.mask[..., 0]
+
+    def mean_returns(self) -> Tensor:
+        """``[T]`` each task's mean return over its episodes (padding excluded)."""
+        valid = self.episode_mask
+        return (self.episode_returns * valid).sum(1) / valid.sum(1)
+
+    @property
     def num_tasks(self) -> int:
         return self.rewards.shape[0]
 
@@ -52,6 +63,19 @@ def policy_observation(position: Tensor, goals: Tensor, goal_in_obs: bool) -> Te
     if not goal_in_obs:
         return position
     return torch.cat([position, goals.expand_as(position)], dim=-1)
+
+
+def _act(
+    policy, params, obs: Tensor, batched: bool, generator: torch.Generator, env: PointNavigation
+) -> tuple[Tensor, Tensor]:
+    """a ~ π_θ(·|s) for ``obs [T, E, obs_dim]``, and the velocity the environment takes:
+    ``low + (a + 1)(high − low)/2`` (rllab's ``normalize``), flattened to ``[T·E, 2]``."""
+    mean, log_std = policy_outputs(policy, params, obs, batched)
+    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    action = mean + log_std.exp() * noise
+    low, high = (torch.as_tensor(b, dtype=action.dtype, device=action.device)
+                 for b in (env.single_action_space.low, env.single_action_space.high))  # fmt: skip
+    return action, low + (action.reshape(-1, 2) + 1) * (high - low) / 2
 
 
 @torch.no_grad()
@@ -91,8 +115,6 @@ def rollout(
         raise ValueError(f"goals must have shape [T, 2], got {tuple(goals.shape)}")
     T, E, H = goals.shape[0], episodes, horizon
     env = PointNavigation(goals.repeat_interleave(E, 0), horizon=H)
-    low = torch.as_tensor(env.single_action_space.low, dtype=goals.dtype, device=goals.device)
-    high = torch.as_tensor(env.single_action_space.high, dtype=goals.dtype, device=goals.device)
     position, _ = env.reset()
     task_goals = goals.unsqueeze(1).expand(T, E, 2)
     obs_dim = 4 if goal_in_obs else 2
@@ -103,10 +125,7 @@ def rollout(
     positions = goals.new_zeros(T, E, H + 1, 2)
     for t in range(H):
         obs = policy_observation(position.view(T, E, 2), task_goals, goal_in_obs)
-        mean, log_std = policy_outputs(policy, params, obs, batched)
-        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        action = mean + log_std.exp() * noise
-        velocity = low + (action.view(T * E, 2) + 1) * (high - low) / 2
+        action, velocity = _act(policy, params, obs, batched, generator, env)
         position, reward, terminated, truncated, info = env.step(velocity)
         observations[:, :, t] = obs
         actions[:, :, t] = action
@@ -117,6 +136,107 @@ def rollout(
             positions[:, :, t + 2 :] = position.view(T, E, 1, 2)
             break
     return Trajectories(observations, actions, rewards, mask, positions, goals)
+
+
+@torch.no_grad()
+def rollout_steps(
+    policy: nn.Module,
+    params: Mapping[str, Tensor],
+    goals: Tensor,
+    steps: int,
+    *,
+    envs: int,
+    generator: torch.Generator,
+    horizon: int = 100,
+    batched: bool = False,
+    goal_in_obs: bool = False,
+) -> Trajectories:
+    """Sample like rllab's ``VectorizedSampler``, the paper's code's test sampler.
+
+    Each goal gets ``envs`` environments; an environment starts a new episode as soon as
+    its episode ends (goal reached, or the horizon), and sampling goes on until the
+    *finished* episodes of the goal hold at least ``steps`` steps. Episodes still running
+    then are dropped. (``test_maml_point.py``: ``batch_size=4000``, 100 steps per episode,
+    so 40 environments.) With no early ends this is ``envs`` episodes of ``horizon``
+    steps, as ``rollout`` gives; with early ends a goal gets more episodes, and short
+    episodes (those that reach the goal quickly) are over-represented among them, since an
+    environment finishes several short episodes in the time a long one takes.
+
+    Args:
+        steps: the goal's budget of steps in finished episodes (4000).
+        envs: environments per goal (``steps // horizon`` in rllab).
+        others: as ``rollout``.
+
+    Returns:
+        ``Trajectories`` ``[T, E, H, ...]`` with E the largest number of episodes any goal
+        got; the other goals' missing episodes are padding (mask 0, ``episode_mask``).
+        Episodes are in the order they finished.
+    """
+    check_int("steps", steps, 1)
+    check_int("envs", envs, 1)
+    check_int("horizon", horizon, 1)
+    if goals.dim() != 2 or goals.shape[1] != 2:
+        raise ValueError(f"goals must have shape [T, 2], got {tuple(goals.shape)}")
+    T, N, H = goals.shape[0], envs, horizon
+    env = PointNavigation(goals.repeat_interleave(N, 0), horizon=H)
+    position, _ = env.reset()
+    task_goals = goals.unsqueeze(1).expand(T, N, 2)
+    obs_dim = 4 if goal_in_obs else 2
+    rows = torch.arange(T * N, device=goals.device)
+    task_of = rows // N
+    # The running episode of every environment.
+    obs_buf = goals.new_zeros(T * N, H, obs_dim)
+    act_buf = goals.new_zeros(T * N, H, 2)
+    rew_buf = goals.new_zeros(T * N, H)
+    pos_buf = goals.new_zeros(T * N, H + 1, 2)
+    finished: list[tuple[Tensor, ...]] = []  # (task, length, obs, actions, rewards, positions)
+    collected = torch.zeros(T, dtype=torch.long, device=goals.device)
+    # Every environment finishes an episode at least every H steps, so each goal has its
+    # budget after at most H + ceil(steps / envs) steps.
+    for _ in range(H + -(-steps // N)):
+        collecting = collected < steps
+        t = env.elapsed.clone()
+        obs = policy_observation(position.view(T, N, 2), task_goals, goal_in_obs)
+        action, velocity = _act(policy, params, obs, batched, generator, env)
+        position, reward, terminated, truncated, _ = env.step(velocity)
+        obs_buf[rows, t] = obs.reshape(T * N, obs_dim)
+        act_buf[rows, t] = action.reshape(T * N, 2)
+        rew_buf[rows, t] = reward
+        pos_buf[rows, t + 1] = position
+        done = (terminated | truncated) & collecting[task_of]
+        if bool(done.any()):
+            idx = done.nonzero().squeeze(1)
+            length = t[idx] + 1
+            finished.append((task_of[idx], length, obs_buf[idx].clone(), act_buf[idx].clone(),
+                             rew_buf[idx].clone(), pos_buf[idx].clone()))  # fmt: skip
+            collected.index_add_(0, task_of[idx], length)
+        ended = terminated | truncated
+        if bool(ended.any()):
+            position, _ = env.reset(options={"reset_mask": ended})
+            for buf in (obs_buf, act_buf, rew_buf, pos_buf):
+                buf[ended] = 0
+        if bool((collected >= steps).all()):
+            break
+    task, length, obs, act, rew, pos = (torch.cat(x) for x in zip(*finished))
+    # Slot of each episode within its goal, in the order they finished.
+    order = torch.argsort(task, stable=True)
+    task, length, obs, act, rew, pos = (x[order] for x in (task, length, obs, act, rew, pos))
+    counts = torch.bincount(task, minlength=T)
+    slot = torch.arange(task.shape[0], device=task.device) - (counts.cumsum(0) - counts)[task]
+    E = int(counts.max())
+    steps_idx = torch.arange(H, device=goals.device)
+    step_mask = (steps_idx < length.unsqueeze(1)).to(goals.dtype)
+    # The path stays at its last position after the episode ended (as ``rollout``).
+    pos = pos.gather(1, torch.minimum(torch.arange(H + 1, device=goals.device),
+                                      length.unsqueeze(1)).unsqueeze(-1).expand(-1, -1, 2))  # fmt: skip
+
+    def place(x: Tensor) -> Tensor:
+        out = x.new_zeros(T, E, *x.shape[1:])
+        out[task, slot] = x
+        return out
+
+    return Trajectories(place(obs), place(act), place(rew * step_mask), place(step_mask),
+                        place(pos), goals)  # fmt: skip
 
 
 def discounted_returns(rewards: Tensor, discount: float) -> Tensor:
