@@ -71,6 +71,7 @@ _LAZY = {
             "policy_gradient_step",
             "reinforce_loss",
             "rollout",
+            "rollout_steps",
             "sample_goals",
             "sample_meta_batch",
             "trpo_step",

@@ -23,6 +23,7 @@ from mamllib.paper.navigation import (
     random_policy,
     sampler_bias,
     step_size_sweep,
+    step_size_table,
     table_markdown,
 )
 from mamllib.paper.navigation import test_goals as fixed_test_goals  # not a test
@@ -174,6 +175,20 @@ def test_sampler_bias_re_measures_the_same_adapted_policies_plainly(recorded):
     assert rec["episodes_per_goal"][2] > 40 and rec["protocol"][2] > rec["plain"][2]
     with pytest.raises(ValueError, match=r"protocol='paper': valid are \['code', 'text'\]"):
         sampler_bias(protocol="paper")
+
+
+def test_step_size_table_reads_the_protocols_alpha_and_the_best(recorded):
+    sweep = {
+        "alphas": [0.05, 0.1, 0.5],
+        "policies": {
+            "pre-trained, text": {"sigma": 0.11, "before": -40.0, "after_one_step": [-16.5, -66.0, -300.0]},
+            "MAML, code": {"sigma": 0.41, "before": -40.8, "after_one_step": [-30.0, -25.0, -11.0]},
+        },
+    }  # fmt: skip
+    lines = step_size_table(sweep).splitlines()
+    assert lines[2] == "| pre-trained, text | 0.11 | -40.0 | -66.0 (α = 0.1) | 0.05 | -16.5 |"
+    assert lines[3] == "| MAML, code | 0.41 | -40.8 | -11.0 (α = 0.5) | 0.5 | -11.0 |"
+    assert len(step_size_table(recorded["step_size_sweep"]).splitlines()) == 2 + 4
 
 
 def _returns_from_paths(positions, goal, tolerance=0.01):

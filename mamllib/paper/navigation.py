@@ -10,190 +10,51 @@ and each policy's paths on one goal to ``figures/navigation_trajectories.png``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from matplotlib.figure import Figure
-from torch import Tensor, nn
 
-from mamllib.checkpoints import hardware, load_checkpoint
+from mamllib.checkpoints import hardware
 from mamllib.checks import check_int
-from mamllib.experiments import NavigationExperiment, load_learner, saved_config
-from mamllib.experiments.navigation import (
-    NavigationConfig,
-    build_navigation_policy,
-    evaluate_policy,
-    summarize_returns,
+from mamllib.experiments.navigation import evaluate_policy, summarize_returns
+from mamllib.paper.navigation_analysis import (
+    PLAIN_NOISE_SEED,
+    SWEEP_ALPHAS,
+    sampler_bias,
+    step_size_sweep,
+    step_size_table,
 )
-from mamllib.paths import CHECKPOINTS as FOLDER
+from mamllib.paper.navigation_setup import (
+    CHECKPOINTS,
+    NOISE_SEED,
+    PAPER_TABLE4,
+    PLOT_ORDER,
+    PROTOCOLS,
+    RANDOM_INIT_SEED,
+    TEST_SEED,
+    Protocol,
+    checkpoint_summary,
+    load_learners,
+    load_policy,
+    optimal_returns,
+    random_policy,
+    test_goals,
+)
 from mamllib.progress_bar import progress as progress_bar
-from mamllib.rl.env import PointNavigation
-from mamllib.rl.rollout import rollout
 from mamllib.viz.figures import (
     figure_navigation_paths,
     figure_navigation_returns,
     figure_step_size_sweep,
 )
 
-# Table 4 of Finn et al. (2017): average return after 0, 1, 2, 3 gradient steps.
-PAPER_TABLE4 = {
-    "MAML": (-40.41, -11.68, -3.33, -3.23),
-    "pre-trained": (-40.81, -19.73, -11.72, -8.47),
-    "random": (-82.7, -58.0, -53.8, -46.8),  # read off the paper's Figure 5 ("about")
-}
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """One way to measure Table 4: the test step sizes and the policies trained for them.
-
-    Attributes:
-        title: what the protocol follows, in a few words (figure and table titles).
-        inner_lrs: α of the 1st, 2nd, 3rd test step.
-        checkpoints: label ("MAML", "pre-trained") -> the shipped policy's file.
-        sampler: how each test step's episodes are drawn (``adaptation_returns``):
-            ``"episodes"``, 40 episodes per goal; ``"steps"``, rllab's sampler, 40
-            environments per goal restarting until 4,000 steps of finished episodes.
-    """
-
-    title: str
-    inner_lrs: tuple[float, ...]
-    checkpoints: dict[str, Path]
-    sampler: str = "episodes"
-
-
-# The paper's text (Appendix A.2): α = 0.1 in training and for the first test step, then
-# 0.05; 40 trajectories per test step; the pre-trained policy trained "on all of the
-# tasks" (we use the same TRPO as MAML's, without the inner step).
-# Its released code (cbfinn/maml_rl): the MAML policy meta-trained with α = 0.5 (100
-# iterations, 20 goals per meta-batch, maml_trpo_point.py); the pre-trained policy by the
-# same script with use_maml=False, which replaces TRPO by one Adam step (1e-3) per
-# iteration (maml_npo.py); at test (test_maml_point.py), vanilla policy gradient with a
-# first step of 0.5, then 0.25, on batches of 4,000 steps from rllab's VectorizedSampler
-# (40 environments per goal that restart their episodes; the return is the mean over the
-# finished episodes, so episodes that end early at the goal count more often).
-PROTOCOLS = {
-    "text": Protocol("the paper's text: α = 0.1, then 0.05", (0.1, 0.05, 0.05), {
-        "MAML": FOLDER / "navigation_maml.pt",
-        "pre-trained": FOLDER / "navigation_pretrain.pt",
-    }),
-    "code": Protocol("the paper's code: α = 0.5, then 0.25", (0.5, 0.25, 0.25), {
-        "MAML": FOLDER / "navigation_maml_code.pt",
-        "pre-trained": FOLDER / "navigation_pretrain_code.pt",
-    }, sampler="steps"),
-}  # fmt: skip
-CHECKPOINTS = {**PROTOCOLS["text"].checkpoints, "oracle": FOLDER / "navigation_oracle.pt"}
-TEST_SEED = 1  # the paper's code's test goals: numpy seed 1 (``test_goals``)
-NOISE_SEED = 4  # action noise of the evaluation episodes
-PLAIN_NOISE_SEED = 99  # action noise of ``sampler_bias``'s plain re-measurement
-RANDOM_INIT_SEED = 1  # the randomly initialised policy of the baseline
-PLOT_ORDER = ("MAML", "pre-trained", "random", "oracle")
-# α of the single step in the step-size sweep (``step_size_sweep``).
-SWEEP_ALPHAS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-
-
-def test_goals(num_goals: int = 40, seed: int = TEST_SEED) -> Tensor:
-    """The test goals of the paper's code, ``[num_goals, 2]``: ``np.random.seed(1)``, then
-    ``np.random.uniform(-0.5, 0.5, size=(40, 2))`` (``maml_examples/test_maml_point.py``).
-
-    Training and validation goals come from torch generators, a different stream.
-    """
-    rng = np.random.RandomState(seed)
-    return torch.tensor(rng.uniform(-0.5, 0.5, size=(num_goals, 2)), dtype=torch.float32)
-
-
-def optimal_returns(goals: Tensor, horizon: int = 100) -> Tensor:
-    """``[G]`` the best return any policy can reach on each goal (an exact oracle).
-
-    The controller that knows the goal and moves each coordinate towards it at full
-    speed: velocities are clipped per coordinate, so after t steps no policy can be
-    closer than max(0, |g| − 0.1·t) in either coordinate, and this one is exactly that
-    close in both. It minimises every step's distance, hence the return.
-    """
-    env = PointNavigation(goals, horizon=horizon)
-    position, _ = env.reset()
-    total = torch.zeros(goals.shape[0], dtype=goals.dtype, device=goals.device)
-    for _ in range(horizon):
-        position, reward, terminated, truncated, _ = env.step(goals - position)
-        total += reward
-        if bool((terminated | truncated).all()):
-            break
-    return total
-
-
-def load_policy(
-    path: str | Path, device: torch.device | str = "cpu"
-) -> tuple[nn.Module, NavigationConfig, dict[str, Any]]:
-    """A trained policy, its config and the checkpoint dict.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        CheckpointError: not a navigation checkpoint, or one this version cannot read
-            (``mamllib.experiments.saved_config``).
-    """
-    policy, ckpt = load_learner(path, device, experiment="navigation")
-    return policy, saved_config(NavigationExperiment, ckpt, path), ckpt
-
-
-def random_policy(config: NavigationConfig, device: torch.device | str = "cpu") -> nn.Module:
-    """The randomly initialised baseline: a fresh policy as the paper's code built it.
-
-    rllab's default ``GaussianMLPPolicy`` (tanh hidden layers, Xavier-uniform weights,
-    σ = 1), which ``test_maml_point.py`` creates for its random baseline, with the seed
-    ``RANDOM_INIT_SEED``. (With ReLU layers, as the MAML policy has, the same steps gain
-    about half as much: ``notebooks/03_rl_navigation.ipynb``, section 8.)
-    """
-    torch.manual_seed(RANDOM_INIT_SEED)
-    fresh = replace(config, method="maml", oracle=False, activation="tanh")
-    return build_navigation_policy(fresh, device).eval()
-
-
-def load_learners(
-    device: torch.device | str = "cpu", protocol: str = "text"
-) -> dict[str, tuple[nn.Module, NavigationConfig]]:
-    """One protocol's MAML and pre-trained policies, the random one (and the oracle).
-
-    The random policy (``random_policy``) gets the MAML run's config, so it is adapted
-    with the same steps.
-
-    Returns:
-        label -> ``(policy, config)``, in ``PLOT_ORDER``.
-
-    Raises:
-        ValueError: an unknown protocol.
-        FileNotFoundError: the protocol's MAML policy is not shipped.
-    """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r}: valid are {sorted(PROTOCOLS)}")
-    files = {**PROTOCOLS[protocol].checkpoints, "oracle": CHECKPOINTS["oracle"]}
-    found = {}
-    for label, path in files.items():
-        if path.is_file():
-            policy, config, _ = load_policy(path, device)
-            found[label] = (policy, config)
-    if "MAML" not in found:
-        raise FileNotFoundError(f"no MAML navigation checkpoint at {files['MAML']}")
-    config = found["MAML"][1]
-    found["random"] = (random_policy(config, device), config)
-    return dict(sorted(found.items(), key=lambda kv: list(PLOT_ORDER).index(kv[0])))
-
-
-def checkpoint_summary(path: Path) -> dict[str, Any]:
-    """File, iterations, training time, hardware and commands of one shipped policy."""
-    ckpt = load_checkpoint(path)
-    return {
-        "file": path.name,
-        "iteration": ckpt["iteration"],
-        "iterations_planned": ckpt["config"]["iterations"],
-        "inner_lr": ckpt["config"]["inner_lr"],
-        "fvp_fraction": ckpt["config"]["fvp_fraction"],
-        "wall_time_s": ckpt["wall_time_s"],
-        "trained_on": ckpt["provenance"]["hardware"],
-        "commands": [s["command"] for s in ckpt.get("sessions", [])],
-    }
+__all__ = [  # this module's own, and what it gathers from the two it builds on
+    "CHECKPOINTS", "NOISE_SEED", "PAPER_TABLE4", "PLAIN_NOISE_SEED", "PLOT_ORDER", "PROTOCOLS",
+    "RANDOM_INIT_SEED", "SWEEP_ALPHAS", "TEST_SEED", "Protocol", "checkpoint_summary",
+    "evaluate", "figures", "load_learners", "load_policy", "navigation_paths",
+    "optimal_returns", "random_policy", "sampler_bias", "step_size_sweep", "step_size_table",
+    "table_markdown", "test_goals",
+]  # fmt: skip
 
 
 def evaluate(
@@ -204,6 +65,7 @@ def evaluate(
     episodes: int = 40,
     protocols: Sequence[str] = tuple(PROTOCOLS),
     sweep: bool = True,
+    bias: bool = True,
 ) -> dict[str, Any]:
     """Table 4 under each protocol: every policy's mean return after 0..3 steps.
 
@@ -213,6 +75,7 @@ def evaluate(
     with the same action noise. A trained oracle (told the goal), if shipped,
     is not adapted; ``"optimal"`` is the best return possible on each goal
     (``optimal_returns``), the ceiling the paper's oracle line stands for. Then, with
+    ``bias=True``, ``sampler_bias`` of the code protocol (about 15 s), and with
     ``sweep=True``, the step-size sweep (``step_size_sweep``, about 80 s on a 2-core
     CPU). ``progress=True`` shows a bar over the policies.
 
@@ -271,109 +134,11 @@ def evaluate(
     bar.update()
     bar.close()
     results["reference"]["optimal"] = summarize_returns(optimal_returns(goals, 100).unsqueeze(1))
-    if "code" in protocols:
+    if bias and "code" in protocols:
         results["sampler_bias"] = sampler_bias(num_goals, episodes, "code", device)
     if sweep:
         results["step_size_sweep"] = step_size_sweep(num_goals, episodes, device=device)
     return results
-
-
-def sampler_bias(
-    num_goals: int = 40,
-    episodes: int = 40,
-    protocol: str = "code",
-    device: torch.device | str = "cpu",
-) -> dict[str, Any]:
-    """How much of a protocol's return is rllab's way of counting, not the policy.
-
-    The MAML and pre-trained policies are adapted exactly as in ``evaluate`` (the same
-    goals, noise and sampler); then each adapted policy θ_k is also measured plainly:
-    ``episodes`` fresh episodes per goal from the origin (noise seed
-    ``PLAIN_NOISE_SEED``). rllab's sampler averages over every episode its environments
-    *finished* within the step budget, and an environment finishes several short episodes
-    (ones that reached the goal quickly) in the time of one long one, so its average leans
-    towards the good episodes once many reach the goal.
-
-    Returns:
-        ``{"protocol", "sampler", "plain_noise_seed", "policies": {label: {"protocol":
-        [mean return per step, as in Table 4], "plain": [the same θ_k, 40 fresh
-        episodes], "episodes_sampler": [the protocol's steps with 40 episodes per goal and
-        step instead of the sampler's batches], "episodes_per_goal": [mean episodes the
-        sampler finished]}}}``.
-    """
-    check_int("num_goals", num_goals, 2)
-    check_int("episodes", episodes, 1)
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol={protocol!r}: valid are {sorted(PROTOCOLS)}")
-    spec = PROTOCOLS[protocol]
-    goals = test_goals(num_goals)
-    policies = load_learners(device, protocol)
-    out: dict[str, Any] = {"protocol": protocol, "sampler": spec.sampler,
-                           "plain_noise_seed": PLAIN_NOISE_SEED, "policies": {}}  # fmt: skip
-    for label in ("MAML", "pre-trained"):
-        if label not in policies:
-            continue
-        policy, config = policies[label]
-        run = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
-                              inner_lrs=spec.inner_lrs, sampler=spec.sampler,
-                              keep_trajectories=True, keep_params=True)  # fmt: skip
-        plain = []
-        for theta, batched in zip(run.params, run.batched):
-            traj = rollout(policy, theta, goals.to(next(policy.parameters()).device), episodes,
-                           generator=torch.Generator(device).manual_seed(PLAIN_NOISE_SEED),
-                           horizon=config.horizon, batched=batched)  # fmt: skip
-            plain.append(traj.mean_returns().mean().item())
-        fixed = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
-                                inner_lrs=spec.inner_lrs, sampler="episodes")  # fmt: skip
-        out["policies"][label] = {
-            "protocol": run.returns.mean(0).tolist(),
-            "plain": plain,
-            "episodes_sampler": fixed.returns.mean(0).tolist(),
-            "episodes_per_goal": [t.episode_mask.sum(1).mean().item() for t in run.trajectories],
-        }
-    return out
-
-
-def step_size_sweep(
-    num_goals: int = 40,
-    episodes: int = 40,
-    alphas: Sequence[float] = SWEEP_ALPHAS,
-    device: torch.device | str = "cpu",
-) -> dict[str, Any]:
-    """Why a baseline can get worse after a step: the return after ONE step against α.
-
-    For every shipped MAML and pre-trained policy (both protocols), on the test goals:
-    the return after one policy-gradient step of each α, and the policy's action noise σ
-    (every policy with ``episodes`` episodes per goal, so that the curves compare).
-    The REINFORCE step moves the mean by about α/σ² times what it moves a σ = 1 policy
-    (∇_μ log π = (a − μ)/σ²), so a policy whose σ shrank in training needs a smaller α.
-
-    Returns:
-        ``{"alphas": [...], "policies": {"<label>, <protocol>": {"sigma", "before",
-        "after_one_step": [mean per α], "ci95": [...]}}}``.
-    """
-    goals = test_goals(num_goals)
-    out: dict[str, Any] = {"alphas": list(alphas), "policies": {}}
-    for name, protocol in PROTOCOLS.items():
-        for label, path in protocol.checkpoints.items():
-            if not path.is_file():
-                continue
-            policy, config, _ = load_policy(path, device)
-            after, ci, before = [], [], None
-            for alpha in alphas:
-                r = evaluate_policy(policy, config, goals, seed=NOISE_SEED, episodes=episodes,
-                                    inner_lrs=(alpha,))  # fmt: skip
-                summary = summarize_returns(r.returns)
-                before = summary["mean"][0]
-                after.append(summary["mean"][1])
-                ci.append(summary["ci95"][1])
-            out["policies"][f"{label}, {name}"] = {
-                "sigma": policy.log_std.exp().mean().item(),
-                "before": before,
-                "after_one_step": after,
-                "ci95": ci,
-            }
-    return out
 
 
 def navigation_paths(

@@ -2,7 +2,8 @@
 
 - ``env``: ``PointNavigation``, a batched torch ``gymnasium.vector.VectorEnv``.
 - ``policy``: ``GaussianMLPPolicy`` and its batched evaluation with one θ'ᵢ per task.
-- ``rollout``: sampling every task's episodes at once, returns, the linear baseline.
+- ``rollout``: sampling every task's episodes at once (``rollout``, and rllab's restarting
+  sampler ``rollout_steps``), returns, the linear baseline.
 - ``pg``: the inner REINFORCE step, differentiable (second- or first-order).
 - ``trpo``: conjugate gradient and the TRPO step (the outer optimiser).
 - ``meta``: the meta-batch, the meta-objective through the inner step, evaluation.
@@ -24,6 +25,7 @@ from mamllib.rl.rollout import (
     discounted_returns,
     linear_feature_baseline,
     rollout,
+    rollout_steps,
 )
 from mamllib.rl.trpo import conjugate_gradient, trpo_step
 
@@ -44,6 +46,7 @@ __all__ = [
     "policy_outputs",
     "reinforce_loss",
     "rollout",
+    "rollout_steps",
     "sample_goals",
     "sample_meta_batch",
     "trpo_step",

@@ -65,6 +65,19 @@ def policy_observation(position: Tensor, goals: Tensor, goal_in_obs: bool) -> Te
     return torch.cat([position, goals.expand_as(position)], dim=-1)
 
 
+def _start(goals: Tensor, per_goal: int, horizon: int, goal_in_obs: bool):
+    """``per_goal`` environments for each of the ``[T, 2]`` goals, reset: the environment,
+    the positions ``[T·per_goal, 2]``, each one's goal ``[T, per_goal, 2]``, the
+    observation size."""
+    check_int("horizon", horizon, 1)
+    if goals.dim() != 2 or goals.shape[1] != 2:
+        raise ValueError(f"goals must have shape [T, 2], got {tuple(goals.shape)}")
+    env = PointNavigation(goals.repeat_interleave(per_goal, 0), horizon=horizon)
+    position, _ = env.reset()
+    task_goals = goals.unsqueeze(1).expand(goals.shape[0], per_goal, 2)
+    return env, position, task_goals, 4 if goal_in_obs else 2
+
+
 def _act(
     policy, params, obs: Tensor, batched: bool, generator: torch.Generator, env: PointNavigation
 ) -> tuple[Tensor, Tensor]:
@@ -110,14 +123,8 @@ def rollout(
         ``Trajectories`` with tensors ``[T, E, H, ...]``.
     """
     check_int("episodes", episodes, 1)
-    check_int("horizon", horizon, 1)
-    if goals.dim() != 2 or goals.shape[1] != 2:
-        raise ValueError(f"goals must have shape [T, 2], got {tuple(goals.shape)}")
     T, E, H = goals.shape[0], episodes, horizon
-    env = PointNavigation(goals.repeat_interleave(E, 0), horizon=H)
-    position, _ = env.reset()
-    task_goals = goals.unsqueeze(1).expand(T, E, 2)
-    obs_dim = 4 if goal_in_obs else 2
+    env, position, task_goals, obs_dim = _start(goals, E, horizon, goal_in_obs)
     observations = goals.new_zeros(T, E, H, obs_dim)
     actions = goals.new_zeros(T, E, H, 2)
     rewards = goals.new_zeros(T, E, H)
@@ -174,14 +181,8 @@ def rollout_steps(
     """
     check_int("steps", steps, 1)
     check_int("envs", envs, 1)
-    check_int("horizon", horizon, 1)
-    if goals.dim() != 2 or goals.shape[1] != 2:
-        raise ValueError(f"goals must have shape [T, 2], got {tuple(goals.shape)}")
     T, N, H = goals.shape[0], envs, horizon
-    env = PointNavigation(goals.repeat_interleave(N, 0), horizon=H)
-    position, _ = env.reset()
-    task_goals = goals.unsqueeze(1).expand(T, N, 2)
-    obs_dim = 4 if goal_in_obs else 2
+    env, position, task_goals, obs_dim = _start(goals, N, horizon, goal_in_obs)
     rows = torch.arange(T * N, device=goals.device)
     task_of = rows // N
     # The running episode of every environment.
