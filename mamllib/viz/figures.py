@@ -288,7 +288,7 @@ def figure_navigation_paths(paths: Mapping[str, Any], axes=None) -> Figure:
     steps_text = tr("0–{steps} policy-gradient steps", steps=steps) + (
         f" (α = {', '.join(f'{a:g}' for a in alphas)})" if alphas else ""
     )
-    fig.suptitle(tr("Paths to the goal ★ {goal} after {steps}; panel title: average return; the "
+    fig.suptitle(tr("Paths to the goal ★ {goal} after {steps}\npanel title: average return; the "
                     "goal square dotted", goal=tuple(round(v, 2) for v in goal.tolist()),
                     steps=steps_text))  # fmt: skip
     fig.tight_layout()
