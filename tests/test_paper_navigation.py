@@ -22,6 +22,7 @@ from mamllib.paper.navigation import (
     navigation_paths,
     random_policy,
     sampler_bias,
+    sampler_bias_table,
     step_size_sweep,
     step_size_table,
     table_markdown,
@@ -189,6 +190,14 @@ def test_step_size_table_reads_the_protocols_alpha_and_the_best(recorded):
     assert lines[2] == "| pre-trained, text | 0.11 | -40.0 | -66.0 (α = 0.1) | 0.05 | -16.5 |"
     assert lines[3] == "| MAML, code | 0.41 | -40.8 | -11.0 (α = 0.5) | 0.5 | -11.0 |"
     assert len(step_size_table(recorded["step_size_sweep"]).splitlines()) == 2 + 4
+
+
+def test_sampler_bias_table_by_hand():
+    bias = {"protocol": "code", "policies": {"MAML": {
+        "protocol": [-40.8, -3.64], "plain": [-40.85, -4.38], "episodes_per_goal": [40.1, 109.4]}}}  # fmt: skip
+    lines = sampler_bias_table(bias).splitlines()
+    assert lines[0].startswith("| code protocol | as rllab counts")
+    assert lines[2] == "| MAML | -40.80 → -3.64 | -40.85 → -4.38 | 40 → 109 |"
 
 
 def _returns_from_paths(positions, goal, tolerance=0.01):

@@ -135,7 +135,8 @@ class NavigationConfig(MetaTrainingConfig):
         if self.activation not in ("relu", "tanh"):
             raise ValueError(f"activation={self.activation!r}: valid are 'relu', 'tanh'")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r}: valid are 'trpo', 'adam'")
+            valid = ", ".join(repr(o) for o in OPTIMIZERS)
+            raise ValueError(f"optimizer={self.optimizer!r}: valid are {valid}")
         if self.oracle and self.method != "pretrain":
             raise ValueError(
                 f"oracle=True needs method='pretrain' (it knows the goal), got {self.method!r}"
@@ -257,11 +258,7 @@ class NavigationExperiment(Experiment):
                                   first_order=c.first_order)[1]  # fmt: skip
 
         if self.optimizer is not None:  # Adam: one full-batch step on the surrogate
-            loss, kl = objective(params, True)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            stats = {"loss_before": loss.item()}
+            stats = {"loss_before": self.meta_update(objective(params, True)[0])}
         else:
             stats = trpo_step(
                 params, objective, max_kl=c.max_kl, cg_iters=c.cg_iters, damping=c.cg_damping,

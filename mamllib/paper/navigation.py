@@ -22,6 +22,7 @@ from mamllib.paper.navigation_analysis import (
     PLAIN_NOISE_SEED,
     SWEEP_ALPHAS,
     sampler_bias,
+    sampler_bias_table,
     step_size_sweep,
     step_size_table,
 )
@@ -52,7 +53,7 @@ __all__ = [  # this module's own, and what it gathers from the two it builds on
     "CHECKPOINTS", "NOISE_SEED", "PAPER_TABLE4", "PLAIN_NOISE_SEED", "PLOT_ORDER", "PROTOCOLS",
     "RANDOM_INIT_SEED", "SWEEP_ALPHAS", "TEST_SEED", "Protocol", "checkpoint_summary",
     "evaluate", "figures", "load_learners", "load_policy", "navigation_paths",
-    "optimal_returns", "random_policy", "sampler_bias", "step_size_sweep", "step_size_table",
+    "optimal_returns", "random_policy", "sampler_bias", "sampler_bias_table", "step_size_sweep", "step_size_table",
     "table_markdown", "test_goals",
 ]  # fmt: skip
 

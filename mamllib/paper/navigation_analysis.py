@@ -152,3 +152,24 @@ def step_size_table(sweep: Mapping[str, Any]) -> str:
             f"| {after[alpha]:.1f} (α = {alpha:g}) | {best:g} | {after[best]:.1f} |"
         )
     return "\n".join(rows)
+
+
+def sampler_bias_table(bias: Mapping[str, Any]) -> str:
+    """``sampler_bias``'s output as a markdown table: per policy, the returns after each
+    step as rllab counts them and counted plainly, and the episodes per goal rllab finished.
+    """
+
+    def arrow(values, fmt):
+        return " → ".join(format(v, fmt) for v in values)
+
+    rows = [
+        f"| {bias['protocol']} protocol | as rllab counts (Table 4) | the same policies, each "
+        "episode counted once | episodes per goal (rllab) |",
+        "|---|---|---|---|",
+    ]
+    for label, entry in bias["policies"].items():
+        rows.append(
+            f"| {label} | {arrow(entry['protocol'], '.2f')} | {arrow(entry['plain'], '.2f')} "
+            f"| {arrow(entry['episodes_per_goal'], '.0f')} |"
+        )
+    return "\n".join(rows)

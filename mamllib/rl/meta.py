@@ -182,13 +182,12 @@ def adaptation_returns(
         raise ValueError(f"sampler={sampler!r}: valid are {', '.join(SAMPLERS)}")
     theta = {k: v.detach() for k, v in params.items()}
     batched = False
-    returns, kept = [], []
-    result = AdaptationResult(torch.empty(0), kept)
+    returns, kept, kept_params, kept_batched = [], [], [], []
     kwargs = {"generator": generator, "horizon": horizon, "goal_in_obs": goal_in_obs}
     for k in range(len(inner_lrs) + 1):
         if keep_params:
-            result.params.append(theta)
-            result.batched.append(batched)
+            kept_params.append(theta)
+            kept_batched.append(batched)
         if sampler == "steps":
             traj = rollout_steps(policy, theta, goals, episodes * horizon, envs=episodes,
                                  batched=batched, **kwargs)  # fmt: skip
@@ -202,5 +201,4 @@ def adaptation_returns(
             theta = policy_gradient_step(policy, theta, traj, adv, inner_lrs[k],
                                          batched=batched, differentiable=False)  # fmt: skip
             batched = True
-    result.returns = torch.stack(returns, 1)
-    return result
+    return AdaptationResult(torch.stack(returns, 1), kept, kept_params, kept_batched)
